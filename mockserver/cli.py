@@ -1,0 +1,83 @@
+"""`realtime-mock`: serve | schemas generate | schemas check."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mockserver import __version__
+
+
+def _default_schemas_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mockserver.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level, ws="websockets")
+    return 0
+
+
+def _schemas_generate(args: argparse.Namespace) -> int:
+    from mockserver import schemagen
+
+    try:
+        written = schemagen.write(args.dir)
+    except schemagen.SdkMismatch as exc:
+        print(f"realtime-mock: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files to {args.dir} from openai=={schemagen.SDK_VERSION}")
+    return 0
+
+
+def _schemas_check(args: argparse.Namespace) -> int:
+    from mockserver import schemagen
+
+    if not (args.dir / "manifest.json").is_file():
+        print(f"realtime-mock: no schemas in {args.dir} (run `realtime-mock schemas generate`)", file=sys.stderr)
+        return 2
+    try:
+        differences = list(schemagen.diff(args.dir))
+    except schemagen.SdkMismatch as exc:
+        print(f"realtime-mock: {exc}", file=sys.stderr)
+        return 2
+    for text in differences:
+        sys.stdout.write(text)
+    if differences:
+        print(f"schemas check: {len(differences)} file(s) differ from what openai=={schemagen.SDK_VERSION} "
+              "generates; run `realtime-mock schemas generate` and review the diff", file=sys.stderr)
+        return 1
+    print(f"schemas check: {args.dir} matches openai=={schemagen.SDK_VERSION}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="realtime-mock", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"realtime-mock {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="start the mock server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(func=_serve)
+
+    schemas = commands.add_parser("schemas", help="generate or check schemas/ from the official SDK")
+    actions = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, func, text in (("generate", _schemas_generate, "regenerate schemas/ from the pinned SDK"),
+                             ("check", _schemas_check, "fail if schemas/ differs from what the SDK generates")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--dir", type=Path, default=_default_schemas_dir(), help="the schemas folder")
+        action.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result

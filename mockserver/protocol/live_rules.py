@@ -1,0 +1,76 @@
+"""What the live server enforces beyond the SDK's types.
+
+`schemas/` says what the SDK says, and nothing else, so that it can be diffed against the SDK. The
+live API is stricter in a few documented or observed ways; each rule below tightens a copy of a
+schema before it is compiled for validating client events, and names its evidence.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+# Every client event: "event_id … maxLength 512" [SPEC; reference 5.4].
+EVENT_ID_MAX_LENGTH = 512
+
+# Numeric ranges by property name, applied wherever that property takes a number.
+NUMERIC_RANGES: dict[str, dict[str, float | int]] = {
+    # `audio/pcm` rate: only 24000; 16000 -> integer_below_min_value [OBS a, probe 7d].
+    "rate": {"minimum": 24000, "maximum": 24000},
+    # max_output_tokens: 1-4096 or "inf" [SPEC; reference 5.4].
+    "max_output_tokens": {"minimum": 1, "maximum": 4096},
+    "max_response_output_tokens": {"minimum": 1, "maximum": 4096},
+    # server_vad idle_timeout_ms: 5000-30000 [SPEC; reference 5.4].
+    "idle_timeout_ms": {"minimum": 5000, "maximum": 30000},
+    # audio.output.speed: 0.25-1.5 [SPEC; reference 5.4].
+    "speed": {"minimum": 0.25, "maximum": 1.5},
+    # turn detection threshold and truncation retention ratio: 0-1 [SPEC].
+    "threshold": {"minimum": 0, "maximum": 1},
+    "retention_ratio": {"minimum": 0, "maximum": 1},
+}
+
+# The audio format objects: the live API asks for `rate` on `audio/pcm` ("omitting rate on output
+# reported as missing_required_parameter session.audio.output.format.rate" [OBS; reference 3.3]),
+# and for the `type` that tells the three formats apart.
+REQUIRED_KEYS: dict[str, list[str]] = {
+    "AudioPCM": ["type", "rate"],
+    "AudioPCMU": ["type"],
+    "AudioPCMA": ["type"],
+}
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _numeric_branches(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if schema.get("type") in ("integer", "number"):
+        yield schema
+    for branch in schema.get("anyOf", ()):
+        yield from _numeric_branches(branch)
+
+
+def tighten(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a client-event schema with the live server's extra rules applied."""
+    out = copy.deepcopy(schema)
+    event_id = out.get("properties", {}).get("event_id")
+    if isinstance(event_id, dict):
+        event_id["maxLength"] = EVENT_ID_MAX_LENGTH
+    for node in _walk(out):
+        for name, prop in node.get("properties", {}).items():
+            if name in NUMERIC_RANGES and isinstance(prop, dict):
+                for branch in _numeric_branches(prop):
+                    branch.pop("const", None)
+                    branch.update(NUMERIC_RANGES[name])
+    for name, keys in REQUIRED_KEYS.items():
+        definition = out.get("$defs", {}).get(name)
+        if definition is not None:
+            definition["required"] = list(keys)
+    return out
