@@ -17,9 +17,12 @@ def _default_schemas_dir() -> Path:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from mockserver.app import create_app
+    from mockserver.runner import uvicorn_config
+    from mockserver.state import ServerConfig, ServerState
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level, ws="websockets")
+    config = ServerConfig(seed=args.seed, session_seconds=args.session_seconds)
+    uvicorn.Server(uvicorn_config(ServerState(config), host=args.host, port=args.port,
+                                  log_level=args.log_level)).run()
     return 0
 
 
@@ -65,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--seed", type=int, default=0, help="seed of the id generator (default 0)")
+    serve.add_argument("--session-seconds", type=float, default=3600,
+                       help="maximum session duration before session_expired (default 3600, as live)")
     serve.set_defaults(func=_serve)
 
     schemas = commands.add_parser("schemas", help="generate or check schemas/ from the official SDK")

@@ -1,0 +1,109 @@
+"""The `/v1/realtime` handshake as live (reference 1.1): upgrade first, then judge the request.
+
+The live API answers 101 even to a bad key or model, then sends one `error` and closes in the same
+millisecond: 3000 for authentication, 4000 for the request's shape, with reason `type.code`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from mockserver.protocol.errors import ApiError
+from mockserver.protocol.session_config import is_realtime_model
+
+AUTH_FAILED = 3000
+BAD_REQUEST = 4000
+BROWSER_KEY_PREFIX = "openai-insecure-api-key."
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """What the upgrade asked for, and the failure to report after accepting it (if any)."""
+
+    subprotocol: str | None  # the one the server selects ("realtime" when offered)
+    api_key: str | None
+    model: str | None = None
+    call_id: str | None = None
+    intent: str | None = None
+    error: ApiError | None = None
+    close_code: int | None = None
+
+    @property
+    def close_reason(self) -> str:
+        assert self.error is not None
+        return f"{self.error.type}.{self.error.code}" if self.error.code else self.error.type
+
+
+def masked(key: str) -> str:
+    """The key as live error messages show it: its start and its last four characters."""
+    return f"{key[:8]}{'*' * max(0, len(key) - 12)}{key[-4:]}" if len(key) > 12 else "*" * len(key)
+
+
+def missing_auth() -> ApiError:
+    return ApiError("Missing bearer or basic authentication in header")
+
+
+def invalid_api_key(key: str) -> ApiError:
+    return ApiError(f"Incorrect API key provided: {masked(key)}. You can find your API key at "
+                    "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+
+
+def beta_disabled() -> ApiError:
+    return ApiError("The Realtime Beta API is no longer supported.", code="beta_api_shape_disabled")
+
+
+def missing_model() -> ApiError:
+    return ApiError("You must provide a model parameter, for example "
+                    "wss://api.openai.com/v1/realtime?model=gpt-realtime-1.5", code="missing_model")
+
+
+def invalid_model(model: str) -> ApiError:
+    return ApiError(f'Model "{model}" is not supported in realtime mode. See '
+                    "https://platform.openai.com/docs/models for a list of supported models.", code="invalid_model")
+
+
+def too_many_targets() -> ApiError:  # "pass exactly one of model, call_id, or intent" [REF]; wording [unverified]
+    return ApiError("You must provide exactly one of the model, call_id or intent parameters.",
+                    code="invalid_request")
+
+
+def invalid_intent(intent: str) -> ApiError:
+    return ApiError(f"Invalid value: '{intent}'. Supported values are: 'realtime' and 'transcription'.",
+                    code="invalid_value", param="intent")
+
+
+def check(query: Mapping[str, str], headers: Mapping[str, str], offered: Sequence[str], *,
+          key_is_valid: Callable[[str], bool] = lambda key: True) -> Handshake:
+    """Judge an upgrade request. Header names are lower case (ASGI)."""
+    subprotocol = "realtime" if "realtime" in offered else None
+    api_key = _bearer(headers.get("authorization", ""))
+    if api_key is None:
+        api_key = next((p[len(BROWSER_KEY_PREFIX):] for p in offered if p.startswith(BROWSER_KEY_PREFIX)), None)
+
+    def fail(error: ApiError, close_code: int) -> Handshake:
+        return Handshake(subprotocol, api_key, error=error, close_code=close_code)
+
+    if api_key is None:
+        return fail(missing_auth(), AUTH_FAILED)
+    if not key_is_valid(api_key):
+        return fail(invalid_api_key(api_key), AUTH_FAILED)
+    if headers.get("openai-beta", "").replace(" ", "").lower() == "realtime=v1" or "openai-beta.realtime-v1" in offered:
+        return fail(beta_disabled(), BAD_REQUEST)
+    model, call_id, intent = query.get("model"), query.get("call_id"), query.get("intent")
+    if sum(v is not None for v in (call_id, intent)) + (model is not None and intent != "realtime") > 1:
+        return fail(too_many_targets(), BAD_REQUEST)
+    if intent is not None and intent not in ("realtime", "transcription"):
+        return fail(invalid_intent(intent), BAD_REQUEST)
+    if call_id is not None or intent == "transcription":
+        return Handshake(subprotocol, api_key, call_id=call_id, intent=intent)
+    if not model:
+        return fail(missing_model(), BAD_REQUEST)
+    if not is_realtime_model(model):
+        return fail(invalid_model(model), BAD_REQUEST)
+    return Handshake(subprotocol, api_key, model=model, intent=intent)
+
+
+def _bearer(value: str) -> str | None:
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None

@@ -1,0 +1,49 @@
+"""Server-side ids in the live formats, from a seedable source.
+
+Live ids are a prefix and 21 base62 characters (`event_C9G5RJeJ2gF77mV7f2B1j`), function call ids
+are `call_` and 16 (reference 2.1). One `IdSource` per session, each seeded from the server's
+seed, so a test that seeds the server sees the same ids on every run.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+_BASE62 = string.digits + string.ascii_letters
+
+
+class IdSource:
+    def __init__(self, seed: int | None = None) -> None:
+        self._rng = random.Random(seed)
+
+    def token(self, length: int = 21) -> str:
+        return "".join(self._rng.choices(_BASE62, k=length))
+
+    def event(self) -> str:
+        return "event_" + self.token()
+
+    def item(self) -> str:
+        return "item_" + self.token()
+
+    def response(self) -> str:
+        return "resp_" + self.token()
+
+    def session(self) -> str:
+        return "sess_" + self.token()
+
+    def conversation(self) -> str:
+        return "conv_" + self.token()
+
+    def call(self) -> str:
+        return "call_" + self.token(16)
+
+    def obfuscation(self) -> str:
+        """Random padding the live API adds to streamed deltas (8-16 characters)."""
+        return self.token(self._rng.randint(8, 16))
+
+    def randint(self, low: int, high: int) -> int:
+        return self._rng.randint(low, high)
+
+    def child_seed(self) -> int:
+        return self._rng.getrandbits(63)

@@ -1,0 +1,334 @@
+"""One response as the live event sequence (reference section 4 and the recordings).
+
+`ResponseRun` turns a responder's `Reply` into events, one at a time, so that a response streams,
+can be paced, and can be cancelled between any two events. Order for each output item:
+
+    response.output_item.added, conversation.item.added,
+    message: response.content_part.added, deltas, *.done, response.content_part.done
+    function call: response.function_call_arguments.delta x N, .done
+    conversation.item.done, response.output_item.done
+
+then `response.done` and `rate_limits.updated`. A cancelled run finalises the item in flight
+(its `*.done` events carry what was sent, status `incomplete`) and ends with `response.done`
+status `cancelled`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mockserver.audio import codecs
+from mockserver.audio.voice import synthesize
+from mockserver.protocol.conversation import Conversation, public
+from mockserver.protocol.ids import IdSource
+from mockserver.protocol.responder import FunctionCall, Message, Reply
+
+# Word-piece tokens with their leading space, as the live deltas come ("Hi", " there", "!").
+_TOKEN = re.compile(r"\s*[A-Za-z]+|\s*\d{1,3}|\s*[^\sA-Za-z\d]|\s+")
+AUDIO_OUT_TOKENS_PER_SECOND = 20
+AUDIO_IN_TOKENS_PER_SECOND = 10
+RATE_LIMIT_TOKENS = 15_000_000
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def count_tokens(text: str) -> int:
+    return len(tokens(text))
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How long to hold events back (seconds). Zero everywhere: as fast as the client reads."""
+
+    first_delta: float = 0.0
+    between_deltas: float = 0.0
+    realtime_audio: bool = False  # each audio delta waits for the previous one to have played
+
+
+@dataclass
+class ResponseSettings:
+    """The effective settings of one response: the session's, overridden by `response.create`."""
+
+    output_modalities: list[str]
+    instructions: str
+    tools: list[dict[str, Any]]
+    tool_choice: Any
+    max_output_tokens: int | str
+    output_format: dict[str, Any]
+    voice: Any
+    metadata: dict[str, Any] | None
+    in_conversation: bool  # False for `conversation: "none"` (out of band)
+    context: list[dict[str, Any]]  # the items the model sees
+
+
+@dataclass
+class _Part:
+    kind: str  # "text" | "audio"
+    text: str = ""
+    audio: bytearray = field(default_factory=bytearray)
+
+
+class ResponseRun:
+    def __init__(self, *, response_id: str, settings: ResponseSettings, reply: Reply, conversation: Conversation,
+                 ids: IdSource, pacing: Pacing, previous_input_tokens: int,
+                 on_audio: Callable[[str, codecs.Format], None]) -> None:
+        self.id = response_id
+        self.settings = settings
+        self._reply = reply
+        self._conversation = conversation
+        self._ids = ids
+        self._pacing = pacing
+        self._previous_input_tokens = previous_input_tokens
+        self._on_audio = on_audio  # (item id, format): assistant audio now exists (voice lock, truncation)
+        self.output: list[dict[str, Any]] = []
+        self.response: dict[str, Any] = {
+            "object": "realtime.response", "id": response_id, "status": "in_progress", "status_details": None,
+            "output": [], "conversation_id": conversation.id if settings.in_conversation else None,
+            "output_modalities": list(settings.output_modalities), "max_output_tokens": settings.max_output_tokens,
+            "audio": {"output": {"format": settings.output_format, "voice": settings.voice}},
+            "usage": None, "metadata": settings.metadata,
+        }
+        self._item: dict[str, Any] | None = None  # the stored item in flight
+        self._part: _Part | None = None
+        self._budget = settings.max_output_tokens if isinstance(settings.max_output_tokens, int) else None
+        self._out_text_tokens = 0
+        self._out_audio_ms = 0.0
+        self._truncated = False
+        self._final = False  # response.done has been generated
+        self._events: Generator[dict[str, Any], None, None] = self._run()
+        self._next: tuple[float, dict[str, Any]] | None = None  # (delay, event) not yet released
+        self._deltas_sent = 0
+        self.due_at = 0.0
+        self.finished = False
+
+    # -- the session's interface ----------------------------------------------------------------
+
+    def created_event(self) -> dict[str, Any]:
+        return self._event("response.created", response=json.loads(json.dumps(self.response)))
+
+    def release(self, now: float, limit: int) -> list[dict[str, Any]]:
+        """The events that are due at `now` (at most `limit`); sets `due_at` for the next one."""
+        out: list[dict[str, Any]] = []
+        while not self.finished and len(out) < limit:
+            if self._next is None:
+                try:
+                    event = next(self._events)
+                except StopIteration:
+                    self.finished = True
+                    break
+                delay = self._delay_before(event)
+                self._next = (delay, event)
+                self.due_at = max(self.due_at, now) + delay
+            if self.due_at > now:
+                break
+            out.append(self._next[1])
+            self._next = None
+        return out
+
+    def cancel(self, reason: str) -> list[dict[str, Any]]:
+        """Stop now: finalise what is in flight, then `response.done` with status `cancelled`."""
+        if self._final:  # too late to cancel: what is left is response.done and rate_limits.updated
+            pending = [self._next[1]] if self._next else []
+            self.finished = True
+            return pending + list(self._events)
+        self._events.close()
+        self._next = None
+        events = list(self._finish_item("incomplete"))
+        events += self._finish("cancelled", {"type": "cancelled", "reason": reason})
+        self.finished = True
+        return events
+
+    # -- building events --------------------------------------------------------------------------
+
+    def _event(self, event_type: str, **fields: Any) -> dict[str, Any]:
+        return {"type": event_type, "event_id": self._ids.event(), **fields}
+
+    def _delay_before(self, event: dict[str, Any]) -> float:
+        if not event["type"].endswith(".delta"):
+            return 0.0
+        self._deltas_sent += 1
+        if self._deltas_sent == 1:
+            return self._pacing.first_delta
+        if self._pacing.realtime_audio and event["type"] == "response.output_audio.delta":
+            fmt = codecs.format_of(self.settings.output_format)
+            return codecs.duration_ms(len(base64.b64decode(event["delta"])), fmt) / 1000
+        return self._pacing.between_deltas
+
+    def _ids_of(self, output_index: int, item_id: str) -> dict[str, Any]:
+        return {"response_id": self.id, "item_id": item_id, "output_index": output_index}
+
+    def _take_tokens(self, pieces: list[str]) -> list[str]:
+        """Spend the `max_output_tokens` budget; what does not fit is cut and the response is incomplete."""
+        if self._budget is None:
+            return pieces
+        room = max(0, self._budget - self._out_text_tokens)
+        if len(pieces) > room:
+            self._truncated = True
+            return pieces[:room]
+        return pieces
+
+    def _run(self) -> Generator[dict[str, Any], None, None]:
+        for index, output in enumerate(self._reply.outputs):
+            if self._truncated:
+                break
+            if isinstance(output, FunctionCall):
+                yield from self._function_call(index, output)
+            else:
+                yield from self._message(index, output)
+        if self._truncated:
+            yield from self._finish("incomplete", {"type": "incomplete", "reason": "max_output_tokens"})
+        else:
+            yield from self._finish("completed", None)
+
+    def _add_item(self, index: int, item: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        self._item = item
+        yield self._event("response.output_item.added", response_id=self.id, output_index=index, item=public(item))
+        if self.settings.in_conversation:
+            previous = self._conversation.insert(item)
+            yield self._event("conversation.item.added", previous_item_id=previous, item=public(item))
+
+    def _message(self, index: int, message: Message) -> Iterator[dict[str, Any]]:
+        item_id = self._ids.item()
+        item: dict[str, Any] = {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant",
+                                "content": []}
+        yield from self._add_item(index, item)
+        ids = {**self._ids_of(index, item_id), "content_index": 0}
+        pieces = self._take_tokens(tokens(message.text))
+        if "audio" in self.settings.output_modalities:
+            self._part = _Part("audio")
+            item["content"] = [{"type": "output_audio", "audio": "", "transcript": ""}]
+            yield self._event("response.content_part.added", **ids, part={"type": "audio", "transcript": ""})
+            yield from self._speak(ids, pieces, message.text)
+        else:
+            self._part = _Part("text")
+            item["content"] = [{"type": "output_text", "text": ""}]
+            yield self._event("response.content_part.added", **ids, part={"type": "text", "text": ""})
+            for piece in pieces:
+                self._part.text += piece
+                item["content"][0]["text"] = self._part.text
+                self._out_text_tokens += 1
+                yield self._event("response.output_text.delta", **ids, delta=piece, obfuscation=self._ids.obfuscation())
+        yield from self._finish_item("incomplete" if self._truncated else "completed")
+
+    def _speak(self, ids: dict[str, Any], pieces: list[str], full_text: str) -> Iterator[dict[str, Any]]:
+        """Transcript deltas interleaved with audio deltas, in proportion, as live (recordings)."""
+        assert self._part is not None and self._item is not None
+        spoken = "".join(pieces)
+        fmt = codecs.format_of(self.settings.output_format)
+        wire = codecs.encode(synthesize(spoken if spoken != full_text else full_text), fmt)
+        chunks = self._audio_chunks(wire, fmt)
+        self._on_audio(self._item["id"], fmt)
+        content = self._item["content"][0]
+        sent = 0
+        for number, piece in enumerate(pieces, start=1):
+            self._part.text += piece
+            content["transcript"] = self._part.text
+            self._out_text_tokens += 1
+            yield self._event("response.output_audio_transcript.delta", **ids, delta=piece,
+                              obfuscation=self._ids.obfuscation())
+            while sent < len(chunks) * number // len(pieces):
+                yield self._audio_delta(ids, chunks[sent], fmt)
+                sent += 1
+        for chunk in chunks[sent:]:
+            yield self._audio_delta(ids, chunk, fmt)
+
+    def _audio_delta(self, ids: dict[str, Any], chunk: bytes, fmt: codecs.Format) -> dict[str, Any]:
+        assert self._part is not None and self._item is not None
+        self._part.audio += chunk
+        self._item["content"][0]["audio"] = base64.b64encode(bytes(self._part.audio)).decode()
+        self._out_audio_ms += codecs.duration_ms(len(chunk), fmt)
+        return self._event("response.output_audio.delta", **ids, delta=base64.b64encode(chunk).decode())
+
+    def _audio_chunks(self, wire: bytes, fmt: codecs.Format) -> list[bytes]:
+        """Deltas of varying size (50-250 ms), cut on sample boundaries."""
+        per_ms = codecs.bytes_per_second(fmt) // 1000
+        chunks, start = [], 0
+        while start < len(wire):
+            size = self._ids.randint(50, 250) * per_ms
+            chunks.append(wire[start:start + size])
+            start += size
+        return chunks
+
+    def _function_call(self, index: int, call: FunctionCall) -> Iterator[dict[str, Any]]:
+        item_id = self._ids.item()
+        call_id = call.call_id or self._ids.call()
+        item: dict[str, Any] = {"id": item_id, "type": "function_call", "status": "in_progress", "name": call.name,
+                                "call_id": call_id, "arguments": ""}
+        yield from self._add_item(index, item)
+        ids = {**self._ids_of(index, item_id), "call_id": call_id}
+        for piece in self._take_tokens(tokens(call.arguments)):
+            item["arguments"] += piece
+            self._out_text_tokens += 1
+            yield self._event("response.function_call_arguments.delta", **ids, delta=piece,
+                              obfuscation=self._ids.obfuscation())
+        yield self._event("response.function_call_arguments.done", **ids, name=call.name, arguments=item["arguments"])
+        yield from self._finish_item("incomplete" if self._truncated else "completed")
+
+    def _finish_item(self, status: str) -> Iterator[dict[str, Any]]:
+        """The `*.done` events of the item in flight, with what was sent so far."""
+        item, part = self._item, self._part
+        if item is None:
+            return
+        index = len(self.output)
+        if part is not None:
+            ids = {**self._ids_of(index, item["id"]), "content_index": 0}
+            if part.kind == "audio":
+                yield self._event("response.output_audio.done", **ids)
+                yield self._event("response.output_audio_transcript.done", **ids, transcript=part.text)
+                yield self._event("response.content_part.done", **ids, part={"type": "audio", "transcript": part.text})
+            else:
+                yield self._event("response.output_text.done", **ids, text=part.text)
+                yield self._event("response.content_part.done", **ids, part={"type": "text", "text": part.text})
+        item["status"] = status
+        if self.settings.in_conversation:
+            # Live quirk (recordings): `conversation.item.done` of a spoken message or a function call
+            # says previous_item_id null; that of a written message names the item before it.
+            spoken = part is not None and part.kind == "audio"
+            previous = None if spoken or item["type"] == "function_call" else self._conversation.previous_id(item["id"])
+            yield self._event("conversation.item.done", previous_item_id=previous, item=public(item))
+        yield self._event("response.output_item.done", response_id=self.id, output_index=index, item=public(item))
+        self.output.append(public(item))
+        self._item, self._part = None, None
+
+    def _finish(self, status: str, details: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+        self._final = True
+        self.response.update(status=status, status_details=details, output=list(self.output), usage=self._usage())
+        yield self._event("response.done", response=json.loads(json.dumps(self.response)))
+        remaining = RATE_LIMIT_TOKENS - self.response["usage"]["total_tokens"]
+        yield self._event("rate_limits.updated", rate_limits=[
+            {"name": "tokens", "limit": RATE_LIMIT_TOKENS, "remaining": remaining, "reset_seconds": 0.001}])
+
+    def _usage(self) -> dict[str, Any]:
+        text_in = count_tokens(self.settings.instructions) + count_tokens(json.dumps(self.settings.tools))
+        audio_in = 0.0
+        for item in self.settings.context:
+            text_in += count_tokens(json.dumps({k: v for k, v in public(item).items() if k != "id"}))
+            for part in item.get("content") or ():
+                if isinstance(part, dict) and part.get("audio"):
+                    audio_in += len(base64.b64decode(part["audio"])) / 48  # ms, PCM16 24 kHz
+        audio_in_tokens = round(audio_in / 1000 * AUDIO_IN_TOKENS_PER_SECOND)
+        audio_out_tokens = round(self._out_audio_ms / 1000 * AUDIO_OUT_TOKENS_PER_SECOND)
+        input_tokens = text_in + audio_in_tokens
+        # Prompt caching works on 64-token blocks of a prefix seen before (the live figures are multiples of 64).
+        cached = min(text_in, self._previous_input_tokens // 64 * 64)
+        output_tokens = self._out_text_tokens + audio_out_tokens
+        return {
+            "total_tokens": input_tokens + output_tokens, "input_tokens": input_tokens, "output_tokens": output_tokens,
+            "input_token_details": {"text_tokens": text_in, "audio_tokens": audio_in_tokens, "image_tokens": 0,
+                                    "cached_tokens": cached,
+                                    "cached_tokens_details": {"text_tokens": cached, "audio_tokens": 0,
+                                                              "image_tokens": 0}},
+            "output_token_details": {"text_tokens": self._out_text_tokens, "audio_tokens": audio_out_tokens},
+        }
+
+    @property
+    def input_tokens(self) -> int:
+        usage = self.response.get("usage") or {}
+        return int(usage.get("input_tokens", 0))

@@ -1,0 +1,63 @@
+"""Run the mock with uvicorn: in the foreground (`realtime-mock serve`) or on a background thread
+(tests and the pytest plugin), on a given or a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from dataclasses import dataclass
+
+import uvicorn
+
+from mockserver.app import create_app
+from mockserver.state import ServerState
+
+MAX_FRAME_BYTES = 32 * 1024 * 1024  # above the 15 MiB append limit in base64, so that limit gets its own error
+
+
+def uvicorn_config(state: ServerState, *, host: str = "127.0.0.1", port: int = 8000,
+                   log_level: str = "warning") -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(state), host=host, port=port, log_level=log_level, lifespan="off",
+        ws="websockets-sansio", ws_max_size=MAX_FRAME_BYTES,
+        ws_ping_interval=state.config.ping_interval, ws_ping_timeout=state.config.ping_interval,
+    )
+
+
+@dataclass
+class RunningServer:
+    state: ServerState
+    host: str
+    port: int
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def websocket_base_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v1"
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def start_in_thread(state: ServerState | None = None, *, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Start a server on a background thread and return once it accepts connections."""
+    state = state or ServerState()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    server = uvicorn.Server(uvicorn_config(state, host=host, port=sock.getsockname()[1]))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True,
+                              name="realtime-mock")
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("realtime-mock failed to start")
+        threading.Event().wait(0.005)  # uvicorn offers no start callback; poll its flag
+    return RunningServer(state, host, sock.getsockname()[1], server, thread)
