@@ -30,6 +30,7 @@ class RunningServer:
     state: ServerState
     host: str
     port: int
+    loop: asyncio.AbstractEventLoop
     _server: uvicorn.Server
     _thread: threading.Thread
 
@@ -53,11 +54,19 @@ def start_in_thread(state: ServerState | None = None, *, host: str = "127.0.0.1"
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     server = uvicorn.Server(uvicorn_config(state, host=host, port=sock.getsockname()[1]))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True,
-                              name="realtime-mock")
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.serve(sockets=[sock]))
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, daemon=True, name="realtime-mock")
     thread.start()
     while not server.started:
         if not thread.is_alive():
             raise RuntimeError("realtime-mock failed to start")
         threading.Event().wait(0.005)  # uvicorn offers no start callback; poll its flag
-    return RunningServer(state, host, sock.getsockname()[1], server, thread)
+    return RunningServer(state, host, sock.getsockname()[1], loop, server, thread)

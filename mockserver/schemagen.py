@@ -35,6 +35,8 @@ class EventFamily:
     module: str
     union: str
     request: bool  # True for what a client sends (TypedDicts): closed objects
+    # (module, name) of wider types the SDK's `send()` also accepts; each replaces the member of its type.
+    wider: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,11 @@ class Body:
 
 EVENT_FAMILIES: tuple[EventFamily, ...] = (
     EventFamily("realtime/client", "openai.types.realtime.realtime_client_event_param",
-                "RealtimeClientEventParam", request=True),
+                "RealtimeClientEventParam", request=True,
+                # `RealtimeConnection.send` takes `RealtimeClientEventParam | ResponseCreateEventWithReferencesParam`:
+                # `response.input` may hold `{"type": "item_reference", "id": ...}`.
+                wider=(("openai.types.realtime.response_create_event_with_references_param",
+                        "ResponseCreateEventWithReferencesParam"),)),
     EventFamily("realtime/server", "openai.types.realtime.realtime_server_event",
                 "RealtimeServerEvent", request=False),
     EventFamily("translation/client", "openai.types.realtime.realtime_translation_client_event_param",
@@ -160,8 +166,14 @@ def build() -> dict[str, bytes]:
     families: dict[str, list[str]] = {}
     for family in EVENT_FAMILIES:
         union = getattr(importlib.import_module(family.module), family.union)
+        members = _members(union)
+        for module, name in family.wider:
+            wide = getattr(importlib.import_module(module), name)
+            wide_type = _event_type(_schema_of(wide, family.request, ""))
+            members = [wide if _event_type(_schema_of(m, family.request, "")) == wide_type else m for m in members]
+        union = typing.Union[tuple(members)]  # noqa: UP007 - built at run time from the SDK's members
         types: list[str] = []
-        for member in _members(union):
+        for member in members:
             schema = _schema_of(member, family.request, "")
             event_type = _event_type(schema)
             if event_type in types:

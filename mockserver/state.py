@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mockserver.protocol.clock import Clock, SystemClock
 from mockserver.protocol.ids import IdSource
@@ -33,6 +34,8 @@ class ServerState:
         self.clock: Clock = clock or SystemClock()
         self.responder_factory = responder
         self.sessions: dict[str, Session] = {}
+        # Called with (session, event) for every server event a transport sends (tests, the journal).
+        self.observers: list[Callable[[Session, dict[str, Any]], None]] = []
         self._seeds = IdSource(self.config.seed)
 
     def reset(self, seed: int | None = None) -> None:
@@ -49,3 +52,7 @@ class ServerState:
 
     def close_session(self, session: Session) -> None:
         self.sessions.pop(session.config["id"], None)
+
+    def observe(self, session: Session, event: dict[str, Any]) -> None:
+        for observer in self.observers:
+            observer(session, event)

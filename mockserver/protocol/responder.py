@@ -115,3 +115,14 @@ def _first_json_object(text: str) -> str:
             return json.dumps(value)
         start = text.find("{", start + 1)
     return "{}"
+
+
+class ScriptedResponder:
+    """Answers the n-th response with the n-th reply, then falls back to another responder."""
+
+    def __init__(self, replies: list[Reply], then: Responder | None = None) -> None:
+        self._replies = list(replies)
+        self._then: Responder = then or EchoResponder()
+
+    def reply(self, turn: Turn) -> Reply:
+        return self._replies.pop(0) if self._replies else self._then.reply(turn)

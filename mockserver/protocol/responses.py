@@ -125,10 +125,12 @@ class ResponseRun:
                     break
                 delay = self._delay_before(event)
                 self._next = (delay, event)
-                self.due_at = max(self.due_at, now) + delay
+                # On a schedule: after a stall (a slow reader) the due events go out at once and the
+                # stream keeps its long-run rate, instead of drifting late.
+                self.due_at += delay
             if self.due_at > now:
                 break
-            out.append(self._next[1])
+            out.append(self._account(self._next[1]))
             self._next = None
         return out
 
@@ -138,14 +140,36 @@ class ResponseRun:
             pending = [self._next[1]] if self._next else []
             self.finished = True
             return pending + list(self._events)
+        # A held delta was never sent and is dropped; a held structural event (only held by `limit`) goes out first.
+        events = [self._account(self._next[1])] if self._next and not self._next[1]["type"].endswith(".delta") else []
         self._events.close()
         self._next = None
-        events = list(self._finish_item("incomplete"))
+        events += self._finish_item("incomplete")
         events += self._finish("cancelled", {"type": "cancelled", "reason": reason})
         self.finished = True
         return events
 
     # -- building events --------------------------------------------------------------------------
+
+    def _account(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Record what a released delta told the client, so a cancelled item holds exactly that."""
+        kind = event["type"]
+        if kind in ("response.output_text.delta", "response.output_audio_transcript.delta"):
+            assert self._part is not None and self._item is not None
+            self._part.text += event["delta"]
+            self._item["content"][0]["text" if kind == "response.output_text.delta" else "transcript"] = self._part.text
+            self._out_text_tokens += 1
+        elif kind == "response.output_audio.delta":
+            assert self._part is not None and self._item is not None
+            chunk = base64.b64decode(event["delta"])
+            self._part.audio += chunk
+            self._item["content"][0]["audio"] = base64.b64encode(bytes(self._part.audio)).decode()
+            self._out_audio_ms += codecs.duration_ms(len(chunk), codecs.format_of(self.settings.output_format))
+        elif kind == "response.function_call_arguments.delta":
+            assert self._item is not None
+            self._item["arguments"] += event["delta"]
+            self._out_text_tokens += 1
+        return event
 
     def _event(self, event_type: str, **fields: Any) -> dict[str, Any]:
         return {"type": event_type, "event_id": self._ids.event(), **fields}
@@ -205,45 +229,32 @@ class ResponseRun:
             self._part = _Part("audio")
             item["content"] = [{"type": "output_audio", "audio": "", "transcript": ""}]
             yield self._event("response.content_part.added", **ids, part={"type": "audio", "transcript": ""})
-            yield from self._speak(ids, pieces, message.text)
+            yield from self._speak(ids, pieces)
         else:
             self._part = _Part("text")
             item["content"] = [{"type": "output_text", "text": ""}]
             yield self._event("response.content_part.added", **ids, part={"type": "text", "text": ""})
             for piece in pieces:
-                self._part.text += piece
-                item["content"][0]["text"] = self._part.text
-                self._out_text_tokens += 1
                 yield self._event("response.output_text.delta", **ids, delta=piece, obfuscation=self._ids.obfuscation())
         yield from self._finish_item("incomplete" if self._truncated else "completed")
 
-    def _speak(self, ids: dict[str, Any], pieces: list[str], full_text: str) -> Iterator[dict[str, Any]]:
+    def _speak(self, ids: dict[str, Any], pieces: list[str]) -> Iterator[dict[str, Any]]:
         """Transcript deltas interleaved with audio deltas, in proportion, as live (recordings)."""
-        assert self._part is not None and self._item is not None
-        spoken = "".join(pieces)
+        assert self._item is not None
         fmt = codecs.format_of(self.settings.output_format)
-        wire = codecs.encode(synthesize(spoken if spoken != full_text else full_text), fmt)
-        chunks = self._audio_chunks(wire, fmt)
+        chunks = self._audio_chunks(codecs.encode(synthesize("".join(pieces)), fmt), fmt)
         self._on_audio(self._item["id"], fmt)
-        content = self._item["content"][0]
         sent = 0
         for number, piece in enumerate(pieces, start=1):
-            self._part.text += piece
-            content["transcript"] = self._part.text
-            self._out_text_tokens += 1
             yield self._event("response.output_audio_transcript.delta", **ids, delta=piece,
                               obfuscation=self._ids.obfuscation())
             while sent < len(chunks) * number // len(pieces):
-                yield self._audio_delta(ids, chunks[sent], fmt)
+                yield self._audio_delta(ids, chunks[sent])
                 sent += 1
         for chunk in chunks[sent:]:
-            yield self._audio_delta(ids, chunk, fmt)
+            yield self._audio_delta(ids, chunk)
 
-    def _audio_delta(self, ids: dict[str, Any], chunk: bytes, fmt: codecs.Format) -> dict[str, Any]:
-        assert self._part is not None and self._item is not None
-        self._part.audio += chunk
-        self._item["content"][0]["audio"] = base64.b64encode(bytes(self._part.audio)).decode()
-        self._out_audio_ms += codecs.duration_ms(len(chunk), fmt)
+    def _audio_delta(self, ids: dict[str, Any], chunk: bytes) -> dict[str, Any]:
         return self._event("response.output_audio.delta", **ids, delta=base64.b64encode(chunk).decode())
 
     def _audio_chunks(self, wire: bytes, fmt: codecs.Format) -> list[bytes]:
@@ -264,8 +275,6 @@ class ResponseRun:
         yield from self._add_item(index, item)
         ids = {**self._ids_of(index, item_id), "call_id": call_id}
         for piece in self._take_tokens(tokens(call.arguments)):
-            item["arguments"] += piece
-            self._out_text_tokens += 1
             yield self._event("response.function_call_arguments.delta", **ids, delta=piece,
                               obfuscation=self._ids.obfuscation())
         yield self._event("response.function_call_arguments.done", **ids, name=call.name, arguments=item["arguments"])

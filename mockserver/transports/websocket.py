@@ -46,12 +46,12 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
     assert judged.model is not None
     session = state.open_session(judged.model)
     try:
-        await serve(websocket, session)
+        await serve(websocket, session, state)
     finally:
         state.close_session(session)
 
 
-async def serve(websocket: WebSocket, session: Session) -> None:
+async def serve(websocket: WebSocket, session: Session, state: ServerState) -> None:
     wake = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -78,6 +78,7 @@ async def serve(websocket: WebSocket, session: Session) -> None:
             wake.clear()
             events = session.poll()
             for event in events:
+                state.observe(session, event)
                 await websocket.send_text(_dumps(event))
             if session.close is not None:
                 await websocket.close(session.close.code, session.close.reason)

@@ -1,0 +1,62 @@
+"""Helpers for driving a sans-I/O Session in tests: a fake clock, seeded ids, schema checks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mockserver import schema_store
+from mockserver.protocol.clock import FakeClock
+from mockserver.protocol.ids import IdSource
+from mockserver.protocol.responder import Responder
+from mockserver.protocol.responses import Pacing
+from mockserver.protocol.session import Limits, Session
+
+
+class Driver:
+    """A session plus everything it sent; every server event is checked against schemas/."""
+
+    def __init__(self, responder: Responder | None = None, *, pacing: Pacing | None = None,
+                 session_seconds: float = 3600, seed: int = 7) -> None:
+        self.clock = FakeClock()
+        self.session = Session(model="gpt-realtime", ids=IdSource(seed), clock=self.clock, responder=responder,
+                               limits=Limits(session_seconds=session_seconds, pacing=pacing or Pacing()))
+        self.sent: list[dict[str, Any]] = []
+        self.pump()
+
+    def send(self, event: dict[str, Any] | str | bytes) -> list[dict[str, Any]]:
+        frame = event if isinstance(event, (str, bytes)) else json.dumps(event)
+        self.session.receive_frame(frame)
+        return self.pump()
+
+    def pump(self, limit: int = 100_000) -> list[dict[str, Any]]:
+        out = self.session.poll(limit)
+        for event in out:
+            problems = schema_store.shape_errors("realtime/server", event)
+            assert not problems, (event["type"], problems)
+        self.sent += out
+        return out
+
+    def text_mode(self) -> None:
+        self.send({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}})
+
+    def say(self, text: str, **extra: Any) -> list[dict[str, Any]]:
+        return self.send({"type": "conversation.item.create", **extra, "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
+
+
+def types(events: list[dict[str, Any]]) -> list[str]:
+    return [e["type"] for e in events]
+
+
+def collapse(names: list[str]) -> list[str]:
+    """Event types with runs of the same delta type folded into one."""
+    out: list[str] = []
+    for name in names:
+        if not (name.endswith(".delta") and out and out[-1] == name):
+            out.append(name)
+    return out
+
+
+def errors_of(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e["error"] for e in events if e["type"] == "error"]
