@@ -75,7 +75,8 @@ async def test_g711_output(mock: RunningServer) -> None:
 async def test_function_call_round_trip(start_mock: Start) -> None:
     tools = [{"type": "function", "name": "get_weather", "description": "Weather for a city",
               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
-    server = start_mock(responder=lambda: ScriptedResponder([Reply((FunctionCall("get_weather", '{"city":"Paris"}'),))]))
+    call = Reply((FunctionCall("get_weather", '{"city":"Paris"}'),))
+    server = start_mock(responder=lambda: ScriptedResponder([call]))
     async with sdk_client(server).realtime.connect(model="gpt-realtime") as conn:
         await conn.session.update(session={**TEXT, "tools": tools})
         await until(conn, "session.updated")

@@ -302,7 +302,8 @@ def test_commit_needs_100_ms() -> None:
 
 def test_g711_input_duration_counts_8_bytes_per_ms() -> None:
     d = Driver()
-    d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcmu"}}}}})
+    pcmu = {"format": {"type": "audio/pcmu"}}
+    d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": pcmu}}})
     d.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(800)).decode()})
     assert types(d.send({"type": "input_audio_buffer.commit"}))[0] == "input_audio_buffer.committed"
 
