@@ -1,0 +1,186 @@
+"""Replay each live recording's client frames against the mock; the mock must answer in the same
+order with the same field shapes (ids, timings, wording and audio bytes aside).
+
+The "model" is scripted from the recording itself (what each `response.done` says it answered), so
+that the test checks the mock's protocol machinery, not what a real model would say. Recorded ids
+are mapped to the mock's as frames pair up, so that a client frame that names an id (a function call
+output's `call_id`) is sent with the mock's id. Sending follows the recording: a client frame goes
+out once the mock has sent as many structural (non-delta) events as the recording shows before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from websockets.asyncio.client import connect
+
+from mockserver.protocol.responder import FunctionCall, Message, Output, Reply, ScriptedResponder
+from tests.conftest import reference_dir
+from tests.functional.conftest import Start
+
+pytestmark = pytest.mark.functional
+
+# The shared copies of the recordings have had `rate_limits.updated` removed (the upstream cassette of
+# the same session, pydantic/pydantic-ai tests/realtime/cassettes/test_openai_ws/test_tool_call_round.yaml,
+# has it right after each response.done, as the live capture in reference 4(b) does). The mock sends
+# it, so it is left out of both sides of the comparison.
+NOT_IN_THE_SHARED_COPIES = {"rate_limits.updated"}
+
+CANNOT_MATCH = {
+    "openai_ws.test_audio_in_server_vad_turn": (
+        "needs server VAD and input audio transcription, which issue #6 brings; and the recorder cut every "
+        "appended audio chunk short (the base64 is not the whole audio), so no VAD could hear the speech in it"),
+}
+_ID = re.compile(r"^(item|resp|call|conv|sess)_[A-Za-z0-9]+$")
+
+
+def _recordings() -> list[Path]:
+    return sorted(reference_dir().joinpath("recordings").glob("*.yaml"))
+
+
+def _structural(event: dict[str, Any]) -> bool:
+    return not event["type"].endswith(".delta") and event["type"] not in NOT_IN_THE_SHARED_COPIES
+
+
+def _script(frames: list[dict[str, Any]]) -> list[Reply]:
+    """The model's answers, read off each recorded response.done."""
+    replies = []
+    for frame in frames:
+        if frame["direction"] == "received" and frame["data"]["type"] == "response.done":
+            outputs: list[Output] = []
+            for item in frame["data"]["response"]["output"]:
+                if item["type"] == "function_call":
+                    outputs.append(FunctionCall(item["name"], item["arguments"]))
+                else:
+                    part = item["content"][0]
+                    outputs.append(Message(part.get("text") or part.get("transcript") or ""))
+            replies.append(Reply(tuple(outputs)))
+    return replies
+
+
+def _map_ids(recorded: Any, mocked: Any, ids: dict[str, str]) -> None:
+    if isinstance(recorded, dict) and isinstance(mocked, dict):
+        for key in recorded.keys() & mocked.keys():
+            _map_ids(recorded[key], mocked[key], ids)
+    elif isinstance(recorded, list) and isinstance(mocked, list):
+        for a, b in zip(recorded, mocked, strict=False):
+            _map_ids(a, b, ids)
+    elif isinstance(recorded, str) and isinstance(mocked, str) and _ID.match(recorded):
+        ids.setdefault(recorded, mocked)
+
+
+def _rename(value: Any, ids: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _rename(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rename(v, ids) for v in value]
+    return ids.get(value, value) if isinstance(value, str) else value
+
+
+def outline(events: list[dict[str, Any]]) -> list[str]:
+    """Structural event types in order, with the set of delta types streamed between two of them."""
+    out: list[str] = []
+    deltas: set[str] = set()
+    for event in events:
+        if event["type"] in NOT_IN_THE_SHARED_COPIES:
+            continue
+        if event["type"].endswith(".delta"):
+            deltas.add(event["type"])
+            continue
+        if deltas:
+            out.append("~ " + " + ".join(sorted(deltas)))
+            deltas = set()
+        out.append(event["type"])
+    return out + (["~ " + " + ".join(sorted(deltas))] if deltas else [])
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}[type(value)]
+
+
+def shape_differences(recorded: Any, mocked: Any, path: str = "") -> list[str]:
+    """Every place where the two differ in keys, JSON types or array lengths."""
+    if _kind(recorded) != _kind(mocked):
+        return [f"{path or '<root>'}: {_kind(recorded)} recorded, {_kind(mocked)} from the mock"]
+    found: list[str] = []
+    if isinstance(recorded, dict):
+        for key in sorted(recorded.keys() ^ mocked.keys()):
+            found.append(f"{path}.{key}: only {'recorded' if key in recorded else 'from the mock'}")
+        for key in recorded.keys() & mocked.keys():
+            found += shape_differences(recorded[key], mocked[key], f"{path}.{key}")
+    elif isinstance(recorded, list):
+        if len(recorded) != len(mocked):
+            found.append(f"{path}: {len(recorded)} items recorded, {len(mocked)} from the mock")
+        for index, (a, b) in enumerate(zip(recorded, mocked, strict=False)):
+            found += shape_differences(a, b, f"{path}[{index}]")
+    return found
+
+
+async def replay(url: str, frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    recorded = [f["data"] for f in frames if f["direction"] == "received" and _structural(f["data"])]
+    received: list[dict[str, Any]] = []
+    mocked: list[dict[str, Any]] = []
+    ids: dict[str, str] = {}
+
+    async def read_until(count: int, ws: Any) -> None:
+        while len(mocked) < count:
+            event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            received.append(event)
+            if _structural(event):
+                _map_ids(recorded[len(mocked)], event, ids)
+                mocked.append(event)
+
+    async with connect(url, additional_headers={"Authorization": "Bearer sk-test"}) as ws:
+        seen = 0
+        for frame in frames:
+            if frame["direction"] == "received":
+                seen += _structural(frame["data"])
+                continue
+            await read_until(seen, ws)
+            await ws.send(json.dumps(_rename(frame["data"], ids)))
+        await read_until(len(recorded), ws)
+    return received
+
+
+@pytest.mark.parametrize("path", _recordings(), ids=lambda p: p.stem)
+async def test_recording_replays_with_the_same_order_and_shapes(start_mock: Start, path: Path) -> None:
+    if path.stem in CANNOT_MATCH:
+        pytest.xfail(CANNOT_MATCH[path.stem])
+    frames = yaml.safe_load(path.read_text())["interactions"]
+    replies = _script(frames)
+    server = start_mock(responder=lambda: ScriptedResponder(list(replies)))
+    received = await replay(f"{server.websocket_base_url}/realtime?model=gpt-realtime", frames)
+    recorded = [f["data"] for f in frames if f["direction"] == "received"]
+
+    assert outline(received) == outline(recorded)
+    differences = []
+    pairs = zip([e for e in recorded if _structural(e)], [e for e in received if _structural(e)], strict=True)
+    for index, (a, b) in enumerate(pairs):
+        differences += [f"#{index} {a['type']}{d}" for d in shape_differences(a, b)]
+    for delta_type in {e["type"] for e in recorded if e["type"].endswith(".delta")}:
+        first_recorded = next(e for e in recorded if e["type"] == delta_type)
+        first_mocked = next(e for e in received if e["type"] == delta_type)
+        differences += [f"{delta_type}{d}" for d in shape_differences(first_recorded, first_mocked)]
+    assert differences == []
+
+
+def test_the_comparison_catches_a_difference() -> None:
+    a = {"type": "response.done", "response": {"status": "completed", "output": [], "usage": {"total_tokens": 1}}}
+    b = {"type": "response.done", "response": {"status": None, "output": [{}], "extra": 1}}
+    assert sorted(shape_differences(a, b)) == [
+        ".response.extra: only from the mock", ".response.output: 0 items recorded, 1 from the mock",
+        ".response.status: string recorded, null from the mock", ".response.usage: only recorded"]
+    events = [{"type": "x.delta"}, {"type": "y"}, {"type": "z.delta"}, {"type": "a.delta"}, {"type": "z.delta"}]
+    assert outline(events) == ["~ x.delta", "y", "~ a.delta + z.delta"]
