@@ -16,12 +16,14 @@ from mockserver.state import ServerState
 MAX_FRAME_BYTES = 32 * 1024 * 1024  # above the 15 MiB append limit in base64, so that limit gets its own error
 
 
-def uvicorn_config(state: ServerState, *, host: str = "127.0.0.1", port: int = 8000,
-                   log_level: str = "warning") -> uvicorn.Config:
+def uvicorn_config(state: ServerState, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning",
+                   tls: tuple[str, str] | None = None) -> uvicorn.Config:
+    """`tls` is (certificate file, key file): serve https and wss, as the Node SDK's WebSocket client requires."""
     return uvicorn.Config(
-        create_app(state), host=host, port=port, log_level=log_level, lifespan="off",
+        create_app(state), host=host, port=port, log_level=log_level, lifespan="off", http="httptools",
         ws="websockets-sansio", ws_max_size=MAX_FRAME_BYTES,
         ws_ping_interval=state.config.ping_interval, ws_ping_timeout=state.config.ping_interval,
+        ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
     )
 
 
@@ -33,27 +35,31 @@ class RunningServer:
     loop: asyncio.AbstractEventLoop
     _server: uvicorn.Server
     _thread: threading.Thread
+    tls: bool = False
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/v1"
 
     @property
     def websocket_base_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/v1"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}/v1"
 
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
 
-def start_in_thread(state: ServerState | None = None, *, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+def start_in_thread(state: ServerState | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                    tls: tuple[str, str] | None = None) -> RunningServer:
     """Start a server on a background thread and return once it accepts connections."""
     state = state or ServerState()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    server = uvicorn.Server(uvicorn_config(state, host=host, port=sock.getsockname()[1]))
+    config = uvicorn_config(state, host=host, port=sock.getsockname()[1], tls=tls)
+    config.load()  # builds the SSL context before serving on our own socket
+    server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
 
     def run() -> None:
@@ -69,4 +75,4 @@ def start_in_thread(state: ServerState | None = None, *, host: str = "127.0.0.1"
         if not thread.is_alive():
             raise RuntimeError("realtime-mock failed to start")
         threading.Event().wait(0.005)  # uvicorn offers no start callback; poll its flag
-    return RunningServer(state, host, sock.getsockname()[1], loop, server, thread)
+    return RunningServer(state, host, sock.getsockname()[1], loop, server, thread, tls=tls is not None)

@@ -137,7 +137,8 @@ class Session:
         self._audio_formats: dict[str, codecs.Format] = {}  # item id -> format of its stored output audio
         self._responses = 0
         self._last_input_tokens = 0
-        self._emit("session.created", session=copy.deepcopy(self.config))
+        # `self.config` is replaced, never mutated (apply_update returns a new dict), so events may share it.
+        self._emit("session.created", session=self.config)
 
     # -- what the transport calls ---------------------------------------------------------------
 
@@ -215,7 +216,7 @@ class Session:
         except session_config.UpdateRejected as rejected:
             self._error(rejected.error, event)
             return
-        self._emit("session.updated", session=copy.deepcopy(self.config))
+        self._emit("session.updated", session=self.config)
 
     def _session_close(self, event: dict[str, Any]) -> None:
         self._error(close_not_supported(), event)

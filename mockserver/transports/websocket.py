@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -21,9 +20,7 @@ from mockserver.protocol.ids import IdSource
 from mockserver.protocol.session import Session
 from mockserver.state import ServerState
 
-
-def _dumps(event: dict[str, Any]) -> str:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # compact, as live
 
 
 async def realtime_endpoint(websocket: WebSocket) -> None:

@@ -298,3 +298,27 @@ async def test_every_event_of_a_busy_session_matches_the_schemas(mock: RunningSe
         assert done.response.status == "incomplete"
         await conn.conversation.item.delete(item_id=committed.item_id)
         await until(conn, "conversation.item.deleted")
+
+
+async def test_tls_serves_wss_for_clients_that_require_it(tmp_path: Any) -> None:
+    import ssl
+
+    import trustme
+
+    from mockserver.runner import start_in_thread
+    from mockserver.state import ServerState
+
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    server = start_in_thread(ServerState(), tls=(str(cert_file), str(key_file)))
+    try:
+        assert server.websocket_base_url.startswith("wss://")
+        context = ssl.create_default_context()
+        authority.configure_trust(context)
+        async with connect(url(server), ssl=context, additional_headers={"Authorization": "Bearer sk-test"}) as ws:
+            assert (await raw_until(ws, "session.created"))[0]["session"]["model"] == "gpt-realtime"
+    finally:
+        server.stop()
