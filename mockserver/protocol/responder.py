@@ -28,12 +28,77 @@ class FunctionCall:
     call_id: str | None = None  # None: the session makes one
 
 
-Output = Message | FunctionCall
+@dataclass(frozen=True)
+class McpCall:
+    """A call the server makes to a remote MCP tool (`mcp_call` item, `response.mcp_call*` events)."""
+
+    server_label: str
+    name: str
+    arguments: str  # JSON string
+    output: str | None = None
+    error: str | None = None  # set: the call fails with a `tool_execution_error` carrying this message
+
+
+@dataclass(frozen=True)
+class McpListTools:
+    """The server lists an MCP server's tools (`mcp_list_tools` item and `mcp_list_tools.*` events)."""
+
+    server_label: str
+    tools: tuple[dict[str, Any], ...]  # each {"name", "input_schema", "description"?, "annotations"?}
+
+
+Output = Message | FunctionCall | McpCall | McpListTools
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How the response streams. None everywhere: as fast as the client reads."""
+
+    first_delta_ms: float | None = None  # from response.created to the first delta
+    tokens_per_second: float | None = None  # text, transcript and argument deltas
+    audio_speed: float | None = None  # audio real-time factor: 1.0 plays in real time, 2.0 twice as fast
+    jitter: float = 0.0  # each delay varies by up to this fraction, drawn from the session's seeded source
 
 
 @dataclass(frozen=True)
 class Reply:
-    outputs: tuple[Output, ...]
+    """A response: its outputs in order, and how it ends.
+
+    status "completed"; "incomplete" with reason "max_output_tokens" or "content_filter" (the output
+    is cut after `cut_after_tokens` tokens, default half of it); "failed" with `error`
+    (`status_details.error`: {"type", "code", "message"}), usually with no outputs.
+    """
+
+    outputs: tuple[Output, ...] = ()
+    status: str = "completed"
+    reason: str | None = None
+    error: dict[str, Any] | None = None
+    cut_after_tokens: int | None = None
+    timing: Timing | None = None
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """Answer `response.create` with an `error` event and no response at all."""
+
+    message: str
+    type: str = "invalid_request_error"
+    code: str | None = None
+    param: str | None = None
+
+
+def rate_limited(model: str = "gpt-realtime") -> Reply:
+    """A response that fails on the token rate limit, worded as live (reference 4, general properties)."""
+    return Reply(status="failed", error={
+        "type": "tokens", "code": "rate_limit_exceeded",
+        "message": f"Rate limit reached for {model} in organization org-mock on tokens per min (TPM): Limit 40000, "
+                   "Used 39000, Requested 9000. Please try again in 6.946s."})
+
+
+def insufficient_quota() -> Reply:
+    return Reply(status="failed", error={
+        "type": "insufficient_quota", "code": "insufficient_quota",
+        "message": "You exceeded your current quota, please check your plan and billing details."})
 
 
 @dataclass(frozen=True)
@@ -51,7 +116,7 @@ class Turn:
 
 
 class Responder(Protocol):
-    def reply(self, turn: Turn) -> Reply: ...
+    def reply(self, turn: Turn) -> Reply | ErrorReply: ...
 
 
 def item_text(item: dict[str, Any]) -> str:
@@ -120,9 +185,9 @@ def _first_json_object(text: str) -> str:
 class ScriptedResponder:
     """Answers the n-th response with the n-th reply, then falls back to another responder."""
 
-    def __init__(self, replies: list[Reply], then: Responder | None = None) -> None:
+    def __init__(self, replies: list[Reply | ErrorReply], then: Responder | None = None) -> None:
         self._replies = list(replies)
         self._then: Responder = then or EchoResponder()
 
-    def reply(self, turn: Turn) -> Reply:
+    def reply(self, turn: Turn) -> Reply | ErrorReply:
         return self._replies.pop(0) if self._replies else self._then.reply(turn)

@@ -26,7 +26,7 @@ from mockserver.audio import codecs
 from mockserver.audio.voice import synthesize
 from mockserver.protocol.conversation import Conversation, public
 from mockserver.protocol.ids import IdSource
-from mockserver.protocol.responder import FunctionCall, Message, Reply
+from mockserver.protocol.responder import FunctionCall, McpCall, McpListTools, Message, Reply, Timing
 
 # Word-piece tokens with their leading space, as the live deltas come ("Hi", " there", "!").
 _TOKEN = re.compile(r"\s*[A-Za-z]+|\s*\d{1,3}|\s*[^\sA-Za-z\d]|\s+")
@@ -97,7 +97,14 @@ class ResponseRun:
         }
         self._item: dict[str, Any] | None = None  # the stored item in flight
         self._part: _Part | None = None
+        self._timing = reply.timing or Timing()
         self._budget = settings.max_output_tokens if isinstance(settings.max_output_tokens, int) else None
+        # An incomplete reply is cut after `cut_after_tokens` (default: half of what it would say).
+        self._cut_reason = "max_output_tokens"
+        if reply.status == "incomplete":
+            cut = reply.cut_after_tokens if reply.cut_after_tokens is not None else _total_tokens(reply) // 2
+            if self._budget is None or cut < self._budget:
+                self._budget, self._cut_reason = cut, reply.reason or "max_output_tokens"
         self._out_text_tokens = 0
         self._out_audio_ms = 0.0
         self._truncated = False
@@ -165,7 +172,7 @@ class ResponseRun:
             self._part.audio += chunk
             self._item["content"][0]["audio"] = base64.b64encode(bytes(self._part.audio)).decode()
             self._out_audio_ms += codecs.duration_ms(len(chunk), codecs.format_of(self.settings.output_format))
-        elif kind == "response.function_call_arguments.delta":
+        elif kind in ("response.function_call_arguments.delta", "response.mcp_call_arguments.delta"):
             assert self._item is not None
             self._item["arguments"] += event["delta"]
             self._out_text_tokens += 1
@@ -175,15 +182,23 @@ class ResponseRun:
         return {"type": event_type, "event_id": self._ids.event(), **fields}
 
     def _delay_before(self, event: dict[str, Any]) -> float:
+        """Seconds to hold this event: the reply's timing where it says, else the server's pacing."""
         if not event["type"].endswith(".delta"):
             return 0.0
+        timing, pacing = self._timing, self._pacing
         self._deltas_sent += 1
         if self._deltas_sent == 1:
-            return self._pacing.first_delta
-        if self._pacing.realtime_audio and event["type"] == "response.output_audio.delta":
+            delay = timing.first_delta_ms / 1000 if timing.first_delta_ms is not None else pacing.first_delta
+        elif event["type"] == "response.output_audio.delta":
+            speed = timing.audio_speed or (1.0 if pacing.realtime_audio else None)
             fmt = codecs.format_of(self.settings.output_format)
-            return codecs.duration_ms(len(base64.b64decode(event["delta"])), fmt) / 1000
-        return self._pacing.between_deltas
+            played = codecs.duration_ms(len(base64.b64decode(event["delta"])), fmt) / 1000
+            delay = played / speed if speed else pacing.between_deltas
+        else:
+            delay = 1 / timing.tokens_per_second if timing.tokens_per_second else pacing.between_deltas
+        if timing.jitter and delay:
+            delay *= 1 + timing.jitter * (self._ids.randint(-1000, 1000) / 1000)
+        return delay
 
     def _ids_of(self, output_index: int, item_id: str) -> dict[str, Any]:
         return {"response_id": self.id, "item_id": item_id, "output_index": output_index}
@@ -199,15 +214,24 @@ class ResponseRun:
         return pieces
 
     def _run(self) -> Generator[dict[str, Any], None, None]:
-        for index, output in enumerate(self._reply.outputs):
+        index = 0
+        for output in self._reply.outputs:
             if self._truncated:
                 break
+            if isinstance(output, McpListTools):  # a conversation item, not a response output
+                yield from self._list_tools(output)
+                continue
             if isinstance(output, FunctionCall):
                 yield from self._function_call(index, output)
+            elif isinstance(output, McpCall):
+                yield from self._mcp_call(index, output)
             else:
                 yield from self._message(index, output)
-        if self._truncated:
-            yield from self._finish("incomplete", {"type": "incomplete", "reason": "max_output_tokens"})
+            index += 1
+        if self._reply.status == "failed":
+            yield from self._finish("failed", {"type": "failed", "error": self._reply.error})
+        elif self._truncated:
+            yield from self._finish("incomplete", {"type": "incomplete", "reason": self._cut_reason})
         else:
             yield from self._finish("completed", None)
 
@@ -280,6 +304,37 @@ class ResponseRun:
         yield self._event("response.function_call_arguments.done", **ids, name=call.name, arguments=item["arguments"])
         yield from self._finish_item("incomplete" if self._truncated else "completed")
 
+    def _mcp_call(self, index: int, call: McpCall) -> Iterator[dict[str, Any]]:
+        item_id = self._ids.item()
+        item: dict[str, Any] = {"id": item_id, "type": "mcp_call", "server_label": call.server_label,
+                                "name": call.name, "arguments": "", "output": None, "error": None}
+        yield from self._add_item(index, item)
+        ids = self._ids_of(index, item_id)
+        for piece in self._take_tokens(tokens(call.arguments)):
+            yield self._event("response.mcp_call_arguments.delta", **ids, delta=piece,
+                              obfuscation=self._ids.obfuscation())
+        yield self._event("response.mcp_call_arguments.done", **ids, arguments=item["arguments"])
+        yield self._event("response.mcp_call.in_progress", item_id=item_id, output_index=index)
+        if call.error is not None:
+            item["error"] = {"type": "tool_execution_error", "message": call.error}
+            yield self._event("response.mcp_call.failed", item_id=item_id, output_index=index)
+        else:
+            item["output"] = call.output if call.output is not None else ""
+            yield self._event("response.mcp_call.completed", item_id=item_id, output_index=index)
+        yield from self._finish_item("incomplete" if self._truncated else "completed")
+
+    def _list_tools(self, listing: McpListTools) -> Iterator[dict[str, Any]]:
+        item: dict[str, Any] = {"id": self._ids.item(), "type": "mcp_list_tools",
+                                "server_label": listing.server_label, "tools": []}
+        previous = self._conversation.insert(item) if self.settings.in_conversation else None
+        if self.settings.in_conversation:
+            yield self._event("conversation.item.added", previous_item_id=previous, item=public(item))
+        yield self._event("mcp_list_tools.in_progress", item_id=item["id"])
+        item["tools"] = [dict(tool) for tool in listing.tools]
+        yield self._event("mcp_list_tools.completed", item_id=item["id"])
+        if self.settings.in_conversation:
+            yield self._event("conversation.item.done", previous_item_id=previous, item=public(item))
+
     def _finish_item(self, status: str) -> Iterator[dict[str, Any]]:
         """The `*.done` events of the item in flight, with what was sent so far."""
         item, part = self._item, self._part
@@ -295,12 +350,14 @@ class ResponseRun:
             else:
                 yield self._event("response.output_text.done", **ids, text=part.text)
                 yield self._event("response.content_part.done", **ids, part={"type": "text", "text": part.text})
-        item["status"] = status
+        if item["type"] != "mcp_call":  # mcp_call items have no status (SDK RealtimeMcpToolCall)
+            item["status"] = status
         if self.settings.in_conversation:
             # Live quirk (recordings): `conversation.item.done` of a spoken message or a function call
             # says previous_item_id null; that of a written message names the item before it.
             spoken = part is not None and part.kind == "audio"
-            previous = None if spoken or item["type"] == "function_call" else self._conversation.previous_id(item["id"])
+            previous = (None if spoken or item["type"] in ("function_call", "mcp_call")
+                        else self._conversation.previous_id(item["id"]))
             yield self._event("conversation.item.done", previous_item_id=previous, item=public(item))
         yield self._event("response.output_item.done", response_id=self.id, output_index=index, item=public(item))
         self.output.append(public(item))
@@ -341,3 +398,13 @@ class ResponseRun:
     def input_tokens(self) -> int:
         usage = self.response.get("usage") or {}
         return int(usage.get("input_tokens", 0))
+
+
+def _total_tokens(reply: Reply) -> int:
+    total = 0
+    for output in reply.outputs:
+        if isinstance(output, Message):
+            total += count_tokens(output.text)
+        elif isinstance(output, (FunctionCall, McpCall)):
+            total += count_tokens(output.arguments)
+    return total

@@ -25,7 +25,7 @@ from mockserver.protocol.clock import Clock
 from mockserver.protocol.conversation import Conversation, public
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
-from mockserver.protocol.responder import EchoResponder, Responder, Turn
+from mockserver.protocol.responder import EchoResponder, ErrorReply, Responder, Turn
 from mockserver.protocol.responses import Pacing, ResponseRun, ResponseSettings
 from mockserver.protocol.validation import EventValidator
 
@@ -337,6 +337,9 @@ class Session:
             tool_choice=settings.tool_choice, output_modalities=settings.output_modalities,
             metadata=settings.metadata, index=self._responses, session=copy.deepcopy(session)))
         self._responses += 1
+        if isinstance(reply, ErrorReply):
+            self._error(ApiError(reply.message, type=reply.type, code=reply.code, param=reply.param), event)
+            return
         run = ResponseRun(response_id=self.ids.response(), settings=settings, reply=reply,
                           conversation=self.conversation, ids=self.ids, pacing=self.limits.pacing,
                           previous_input_tokens=self._last_input_tokens, on_audio=self._audio_started)

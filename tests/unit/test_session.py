@@ -11,7 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mockserver.audio import codecs
-from mockserver.protocol.responder import FunctionCall, Message, Reply, ScriptedResponder
+from mockserver.protocol.responder import (
+    ErrorReply,
+    FunctionCall,
+    McpCall,
+    McpListTools,
+    Message,
+    Reply,
+    ScriptedResponder,
+    Timing,
+    insufficient_quota,
+    rate_limited,
+)
 from mockserver.protocol.responses import Pacing
 from tests.unit.sessions import Driver, collapse, errors_of, types
 
@@ -442,3 +453,99 @@ def test_any_sequence_of_client_frames_keeps_the_session_consistent(frames: list
     done = [e["response"]["id"] for e in d.sent if e["type"] == "response.done"]
     assert sorted(created) == sorted(done)  # every created response ends exactly once
     assert not d.session.busy
+
+
+# --- reply forms scenarios use (issue 4) ---------------------------------------------------------
+
+def test_failed_reply_rate_limit() -> None:
+    d = Driver(ScriptedResponder([rate_limited("gpt-realtime")]))
+    events = d.send({"type": "response.create"})
+    assert types(events) == ["response.created", "response.done", "rate_limits.updated"]
+    done = events[1]["response"]
+    assert done["status"] == "failed" and done["output"] == []
+    assert done["status_details"]["type"] == "failed"
+    assert done["status_details"]["error"]["type"] == "tokens"
+    assert done["status_details"]["error"]["message"].startswith("Rate limit reached for gpt-realtime")
+
+
+def test_quota_failure() -> None:
+    d = Driver(ScriptedResponder([insufficient_quota()]))
+    done = d.send({"type": "response.create"})[1]["response"]
+    assert done["status_details"]["error"]["code"] == "insufficient_quota"
+
+
+def test_incomplete_by_content_filter_cuts_the_output() -> None:
+    reply = Reply((Message("one two three four five six"),), status="incomplete", reason="content_filter",
+                  cut_after_tokens=2)
+    d = Driver(ScriptedResponder([reply]))
+    d.text_mode()
+    events = d.send({"type": "response.create"})
+    done = events[-2]["response"]
+    assert done["status"] == "incomplete"
+    assert done["status_details"] == {"type": "incomplete", "reason": "content_filter"}
+    assert done["output"][0]["content"][0]["text"] == "one two"
+
+
+def test_error_reply_sends_an_error_and_no_response() -> None:
+    d = Driver(ScriptedResponder([ErrorReply("The server had an error.", type="server_error")]))
+    events = d.send({"type": "response.create", "event_id": "rc"})
+    assert types(events) == ["error"]
+    assert events[0]["error"] == {"type": "server_error", "code": None, "message": "The server had an error.",
+                                  "param": None, "event_id": "rc"}
+    assert types(d.send({"type": "response.create"}))[0] == "response.created"  # next one is the default
+
+
+def test_mcp_call_and_list_tools() -> None:
+    tools = ({"name": "ask", "input_schema": {"type": "object"}},)
+    reply = Reply((McpListTools("wiki", tools), McpCall("wiki", "ask", '{"q": "x"}', output="42"),
+                   McpCall("wiki", "ask", "{}", error="boom")))
+    d = Driver(ScriptedResponder([reply]))
+    d.text_mode()
+    events = d.send({"type": "response.create"})
+    names = collapse(types(events))
+    assert names[:6] == ["response.created", "conversation.item.added", "mcp_list_tools.in_progress",
+                         "mcp_list_tools.completed", "conversation.item.done", "response.output_item.added"]
+    assert names.count("response.mcp_call.completed") == 1 and names.count("response.mcp_call.failed") == 1
+    assert "response.mcp_call_arguments.delta" in names and "response.mcp_call_arguments.done" in names
+    done = events[-2]["response"]
+    assert [o["type"] for o in done["output"]] == ["mcp_call", "mcp_call"]
+    assert done["output"][0]["output"] == "42" and done["output"][1]["error"]["message"] == "boom"
+    listed = next(i for i in d.session.conversation.items() if i["type"] == "mcp_list_tools")
+    assert listed["tools"] == [dict(tools[0])]
+
+
+def test_reply_timing_paces_deltas_with_seeded_jitter() -> None:
+    def run(seed: int) -> list[float]:
+        timing = Timing(first_delta_ms=500, tokens_per_second=10, jitter=0.2)
+        d = Driver(ScriptedResponder([Reply((Message("a b c d"),), timing=timing)]), seed=seed)
+        d.text_mode()
+        d.send({"type": "response.create"})
+        times = []
+        for _ in range(200):
+            for event in d.pump():
+                if event["type"] == "response.output_text.delta":
+                    times.append(round(d.clock.now() - 1_785_000_000.0, 3))
+            d.clock.advance(0.01)
+        return times
+
+    first = run(1)
+    assert len(first) == 4
+    assert 0.39 <= first[0] <= 0.61  # 500 ms +-20 %
+    gaps = [b - a for a, b in zip(first, first[1:], strict=False)]
+    assert all(0.07 <= g <= 0.13 for g in gaps)  # 10 tokens/s +-20 %
+    assert run(1) == first and run(2) != first  # the jitter is seeded
+
+
+def test_audio_speed_paces_audio_at_its_play_rate() -> None:
+    d = Driver(ScriptedResponder([Reply((Message("hello there friend"),), timing=Timing(audio_speed=2.0))]))
+    d.send({"type": "response.create"})
+    played_ms = 0.0
+    for _ in range(2000):
+        for event in d.pump():
+            if event["type"] == "response.output_audio.delta":
+                played_ms += codecs.duration_ms(len(base64.b64decode(event["delta"])), "audio/pcm")
+        if not d.session.busy:
+            break
+        d.clock.advance(0.01)
+    elapsed_ms = (d.clock.now() - 1_785_000_000.0) * 1000
+    assert played_ms > 1000 and abs(elapsed_ms - played_ms / 2) < 200  # twice as fast as it plays
