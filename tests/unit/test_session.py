@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from typing import Any
 
@@ -531,7 +532,7 @@ def test_reply_timing_paces_deltas_with_seeded_jitter() -> None:
     first = run(1)
     assert len(first) == 4
     assert 0.39 <= first[0] <= 0.61  # 500 ms +-20 %
-    gaps = [b - a for a, b in zip(first, first[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(first)]
     assert all(0.07 <= g <= 0.13 for g in gaps)  # 10 tokens/s +-20 %
     assert run(1) == first and run(2) != first  # the jitter is seeded
 
