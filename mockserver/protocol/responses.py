@@ -114,6 +114,8 @@ class ResponseRun:
         self._deltas_sent = 0
         self.due_at = 0.0
         self.finished = False
+        self.stalled = False  # a `stall` fault: nothing more streams until the response is cancelled
+        self.stall_when: Callable[[dict[str, Any]], bool] | None = None
 
     # -- the session's interface ----------------------------------------------------------------
 
@@ -123,7 +125,7 @@ class ResponseRun:
     def release(self, now: float, limit: int) -> list[dict[str, Any]]:
         """The events that are due at `now` (at most `limit`); sets `due_at` for the next one."""
         out: list[dict[str, Any]] = []
-        while not self.finished and len(out) < limit:
+        while not self.finished and not self.stalled and len(out) < limit:
             if self._next is None:
                 try:
                     event = next(self._events)
@@ -139,6 +141,8 @@ class ResponseRun:
                 break
             out.append(self._account(self._next[1]))
             self._next = None
+            if self.stall_when is not None and self.stall_when(out[-1]):
+                self.stalled = True
         return out
 
     def cancel(self, reason: str) -> list[dict[str, Any]]:

@@ -137,6 +137,8 @@ class Session:
         self._audio_formats: dict[str, codecs.Format] = {}  # item id -> format of its stored output audio
         self._responses = 0
         self._last_input_tokens = 0
+        # Asked for each event a response releases: stall the response after it? (fault `stall`)
+        self.stall_when: Callable[[dict[str, Any]], bool] | None = None
         # `self.config` is replaced, never mutated (apply_update returns a new dict), so events may share it.
         self._emit("session.created", session=self.config)
 
@@ -170,17 +172,25 @@ class Session:
         """When a paced event will be ready (clock time), or None when nothing is streaming."""
         if self._outbox:
             return self.clock.now()
-        return min((run.due_at for run in self._runs), default=None)
+        return min((run.due_at for run in self._runs if not run.stalled), default=None)
+
+    def inject(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Queue a server event from outside (the admin API); it gets an event_id when it has none."""
+        event = {"event_id": self.ids.event(), **event} if "event_id" not in event else dict(event)
+        self._outbox.append(event)
+        return event
 
     @property
     def busy(self) -> bool:
-        return bool(self._outbox or self._runs)
+        return bool(self._outbox or any(not run.stalled for run in self._runs))
 
     def expire(self) -> None:
         """The session hit its maximum duration: `session_expired`, then close 1001 (reference 5.2)."""
         if self.close is not None:
             return
         error = session_expired()
+        self._runs.clear()  # the close cuts whatever was streaming
+        self._default_run = None
         self._error(error)
         self.close = Close(1001, error.message)
 
@@ -344,7 +354,11 @@ class Session:
                           conversation=self.conversation, ids=self.ids, pacing=self.limits.pacing,
                           previous_input_tokens=self._last_input_tokens, on_audio=self._audio_started)
         run.due_at = self.clock.now()
-        self._outbox.append(run.created_event())
+        run.stall_when = self.stall_when
+        created = run.created_event()
+        self._outbox.append(created)
+        if self.stall_when is not None and self.stall_when(created):
+            run.stalled = True
         self._runs.append(run)
         if in_conversation:
             self._default_run = run

@@ -1,9 +1,9 @@
 """The `/v1/realtime` WebSocket: accept, judge the handshake, then shuttle JSON to and from a Session.
 
-Two tasks per connection: a reader that feeds every client frame to the session as it arrives, and
-the writer (this coroutine) that sends what the session produced, waits for paced events, and
-closes when the session asks. `send` applies the socket's back-pressure, so a response streams as
-fast as the client reads it.
+Two tasks per connection: a reader that journals every client frame and feeds it to the session as it
+arrives, and the writer (this coroutine) that takes what the session produced, passes it through the
+scope's faults, journals and sends it, waits for paced events, and closes when asked. `send` applies
+the socket's back-pressure, so a response streams as fast as the client reads it.
 """
 
 from __future__ import annotations
@@ -12,23 +12,35 @@ import asyncio
 import contextlib
 import json
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from mockserver.journal import Journal
 from mockserver.protocol import handshake
 from mockserver.protocol.errors import ApiError
+from mockserver.protocol.faults import FaultInjector, handshake_refusal
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.session import Session
-from mockserver.state import ServerState
+from mockserver.state import SCOPE_HEADER, SCOPE_QUERY, Scope, ServerState
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # compact, as live
 
 
 async def realtime_endpoint(websocket: WebSocket) -> None:
     state: ServerState = websocket.app.state.mock
+    scope = state.scope(websocket.headers.get(SCOPE_HEADER) or websocket.query_params.get(SCOPE_QUERY))
+    refusal = handshake_refusal(scope.faults)
+    if refusal is not None and refusal[0] < 1000:  # an HTTP status: refuse the upgrade itself
+        body = {"error": {k: v for k, v in refusal[1].payload().items() if k != "event_id"}}
+        await websocket.send_denial_response(JSONResponse(body, status_code=refusal[0]))
+        return
     judged = handshake.check(websocket.query_params, websocket.headers, websocket.scope.get("subprotocols", []),
                              key_is_valid=state.config.key_is_valid)
     await websocket.accept(subprotocol=judged.subprotocol)
     error, code, reason = judged.error, judged.close_code, judged.close_reason if judged.error else ""
+    if error is None and refusal is not None:
+        error, code = refusal[1], refusal[0]
+        reason = f"{error.type}.{error.code}" if error.code else error.type
     if error is None and (judged.call_id is not None or judged.intent == "transcription"):
         # Sideband sockets and transcription sessions arrive with later issues; say so plainly.
         kind = "call_id" if judged.call_id is not None else "intent"
@@ -41,16 +53,23 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
         await websocket.close(code or handshake.BAD_REQUEST, reason)
         return
     assert judged.model is not None
-    session = state.open_session(judged.model)
+    session, journal = state.open_session(judged.model, scope.name)
+    close_code: int | None = None
     try:
-        await serve(websocket, session, state)
+        close_code = await serve(websocket, session, journal, scope, state)
     finally:
-        state.close_session(session)
+        state.close_session(session, journal, close_code)
 
 
-async def serve(websocket: WebSocket, session: Session, state: ServerState) -> None:
+async def serve(websocket: WebSocket, session: Session, journal: Journal, scope: Scope,
+                state: ServerState) -> int | None:
+    """Run one session until either side closes; returns the close code the server sent (if it did)."""
     wake = asyncio.Event()
     loop = asyncio.get_running_loop()
+    clock = session.clock
+    injector = FaultInjector(lambda: scope.faults)
+    session.stall_when = injector.should_stall
+    session_id = session.config["id"]
 
     async def read() -> None:
         try:
@@ -59,7 +78,9 @@ async def serve(websocket: WebSocket, session: Session, state: ServerState) -> N
                 if message["type"] == "websocket.disconnect":
                     return
                 text = message.get("text")
-                session.receive_frame(text if text is not None else message.get("bytes") or b"")
+                frame = text if text is not None else message.get("bytes") or b""
+                journal.client(clock.now(), frame)
+                session.receive_frame(frame)
                 wake.set()
         finally:
             wake.set()
@@ -69,27 +90,37 @@ async def serve(websocket: WebSocket, session: Session, state: ServerState) -> N
         wake.set()
 
     reader = asyncio.create_task(read())
-    expiry = loop.call_later(max(0.0, session.expires_at - session.clock.now()), expire)
+    expiry = loop.call_later(max(0.0, session.expires_at - clock.now()), expire)
+    state.register_waker(session_id, wake.set)
     try:
         while not reader.done():
             wake.clear()
-            events = session.poll()
+            now = clock.now()
+            produced = session.poll()
+            events = injector.apply(produced, now)
             for event in events:
+                journal.server(now, event)
                 state.observe(session, event)
                 await websocket.send_text(_dumps(event))
-            if session.close is not None:
-                await websocket.close(session.close.code, session.close.reason)
-                return
-            if events:
+            if injector.expire:
+                injector.expire = False
+                session.expire()
+                continue  # the session_expired error goes out on the next turn, then the close
+            close = injector.close or (session.close if not session.busy else None)
+            if close is not None:
+                await websocket.close(close.code, close.reason)
+                return close.code
+            if produced:
                 await asyncio.sleep(0)  # let the reader in between batches (a cancel can land mid-stream)
                 continue
-            due = session.next_due()
-            timeout = None if due is None else max(0.0, due - session.clock.now())
+            due = min((t for t in (session.next_due(), injector.next_due()) if t is not None), default=None)
+            timeout = None if due is None else max(0.0, due - clock.now())
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the client went away mid-send: nothing to keep
     finally:
+        state.register_waker(session_id, None)
         expiry.cancel()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -97,3 +128,4 @@ async def serve(websocket: WebSocket, session: Session, state: ServerState) -> N
         if websocket.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close(1000)
+    return None
