@@ -21,11 +21,25 @@ def _serve(args: argparse.Namespace) -> int:
     from mockserver.state import ServerConfig, ServerState
 
     config = ServerConfig(seed=args.seed, session_seconds=args.session_seconds)
+    state = ServerState(config)
+    if args.scenario:
+        from mockserver.protocol.faults import Fault
+        from mockserver.scenarios import ScenarioError, ScenarioResponder, load_scenario
+
+        try:
+            scenario = load_scenario(args.scenario)
+            faults = [Fault.from_dict(dict(f)) for f in scenario.faults]
+        except (ScenarioError, ValueError, OSError) as exc:
+            print(f"realtime-mock: {exc}", file=sys.stderr)
+            return 2
+        state.default_responder = lambda: ScenarioResponder(scenario)
+        for fault in faults:
+            state.scope().add_fault(fault)
     if (args.tls_cert is None) != (args.tls_key is None):
         print("realtime-mock: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
     tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
-    uvicorn.Server(uvicorn_config(ServerState(config), host=args.host, port=args.port,
+    uvicorn.Server(uvicorn_config(state, host=args.host, port=args.port,
                                   log_level=args.log_level, tls=tls)).run()
     return 0
 
@@ -75,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=0, help="seed of the id generator (default 0)")
     serve.add_argument("--session-seconds", type=float, default=3600,
                        help="maximum session duration before session_expired (default 3600, as live)")
+    serve.add_argument("--scenario", type=Path, help="a scenario file (YAML or JSON): what the model answers "
+                       "in every scope that loads none of its own (default: the built-in echo scenario)")
     serve.add_argument("--tls-cert", help="PEM certificate: serve https/wss (the Node SDK's WebSocket needs wss)")
     serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
     serve.set_defaults(func=_serve)

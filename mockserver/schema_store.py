@@ -10,10 +10,10 @@ import functools
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.protocols import Validator
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 Family = str  # "realtime/client", "realtime/server", "translation/client", "beta/server", ...
 
@@ -50,6 +50,8 @@ def load(path: str) -> dict[str, Any]:
 
 @functools.cache
 def validator(path: str) -> Validator:
+    from jsonschema import Draft202012Validator  # imported on first use: it costs ~50 ms at start-up
+
     schema = load(path)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)

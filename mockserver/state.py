@@ -18,7 +18,7 @@ from mockserver.journal import Journal
 from mockserver.protocol.clock import Clock, SystemClock
 from mockserver.protocol.faults import Fault
 from mockserver.protocol.ids import IdSource
-from mockserver.protocol.responder import EchoResponder, Responder
+from mockserver.protocol.responder import Responder
 from mockserver.protocol.responses import Pacing
 from mockserver.protocol.session import Limits, Session
 from mockserver.protocol.session_config import SESSION_SECONDS
@@ -37,6 +37,13 @@ class ServerConfig:
     ping_interval: float = 20.0  # the live server pings every ~20.3 s (reference 1.1)
     key_is_valid: Callable[[str], bool] = lambda key: True  # any bearer key by default
     admin_token: str | None = None  # None: the admin API answers loopback clients only
+
+
+def builtin_scenario() -> Responder:
+    """The default "model": the built-in scenario (scenarios/builtin/default.yaml), loaded on first use."""
+    from mockserver.scenarios import ScenarioResponder, builtin_default
+
+    return ScenarioResponder(builtin_default())
 
 
 class Scope:
@@ -62,6 +69,11 @@ class Scope:
         for session_id in [s for s in self.journals if s not in self.sessions]:
             del self.journals[session_id]
 
+    def reseed(self, seed: int) -> None:
+        """New sessions of this scope draw their ids from `seed` (scenario, faults and journals stay)."""
+        self.seed = seed
+        self._seeds = IdSource(seed)
+
     def child_seed(self) -> int:
         return self._seeds.child_seed()
 
@@ -81,7 +93,7 @@ class Scope:
 
 class ServerState:
     def __init__(self, config: ServerConfig | None = None, *, clock: Clock | None = None,
-                 responder: Callable[[], Responder] = EchoResponder) -> None:
+                 responder: Callable[[], Responder] = builtin_scenario) -> None:
         self.config = config or ServerConfig()
         self.clock: Clock = clock or SystemClock()
         self.default_responder = responder

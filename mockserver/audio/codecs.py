@@ -7,38 +7,20 @@ wire format of a session (`audio/pcmu` and `audio/pcma` are G.711 at 8 kHz, one 
 from __future__ import annotations
 
 from math import gcd
-from typing import Any, Literal, cast, get_args
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-PCM_RATE = 24000
-G711_RATE = 8000
-
-Format = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
-FORMATS: tuple[Format, ...] = get_args(Format)
-
-
-def format_of(config: dict[str, Any] | None) -> Format:
-    """The format named by a Realtime format object such as `{"type": "audio/pcmu"}` (default: PCM)."""
-    fmt = (config or {}).get("type") or "audio/pcm"
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown audio format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return cast(Format, fmt)
-
-
-def sample_rate(fmt: Format) -> int:
-    return PCM_RATE if fmt == "audio/pcm" else G711_RATE
-
-
-def bytes_per_second(fmt: Format) -> int:
-    return sample_rate(fmt) * (2 if fmt == "audio/pcm" else 1)
-
-
-def duration_ms(byte_count: int, fmt: Format) -> float:
-    """How long `byte_count` bytes of `fmt` play, in milliseconds."""
-    return byte_count * 1000 / bytes_per_second(fmt)
-
+# The pure-Python format helpers live in formats.py (no NumPy); re-exported here for callers of codecs.
+from mockserver.audio.formats import FORMATS as FORMATS
+from mockserver.audio.formats import G711_RATE as G711_RATE
+from mockserver.audio.formats import PCM_RATE as PCM_RATE
+from mockserver.audio.formats import Format as Format
+from mockserver.audio.formats import bytes_per_second as bytes_per_second
+from mockserver.audio.formats import duration_ms as duration_ms
+from mockserver.audio.formats import format_of as format_of
+from mockserver.audio.formats import sample_rate as sample_rate
 
 # --- PCM16 <-> float ---------------------------------------------------------------------------------
 

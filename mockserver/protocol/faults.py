@@ -18,8 +18,10 @@ admin API, a scenario file) may change at any time; each session counts its own 
 - `refuse_handshake` (`code`, `error`): refuse new connections, with HTTP status `code` (400-599) before
   the upgrade, or by upgrading, sending `error` and closing with `code` (3000-4999).
 
-Every fault also takes `count` (how many times it fires; default: every time) and `after_events`
-(it waits until that many events were sent), except where `after_events` is its trigger.
+Every fault also takes `count` (how many times it fires over all the sessions of its scope, so that
+an app that reconnects is not cut again; default: every time) and `after_events` (it waits until
+that many events were sent on the connection), except where `after_events` is its trigger. Without
+a `count`, `close` and `expire` end every connection once.
 """
 
 from __future__ import annotations
@@ -48,12 +50,13 @@ class Fault:
     count: int | None = None
     limits: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None
-    id: str = ""  # set by the server when the fault is added (for counting and for switching it off)
+    id: str = ""  # set by the server when the fault is added (for switching it off)
+    fired: int = 0  # how often it fired, over every session of its scope (what `count` limits)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
         """A fault from its JSON form; ValueError names what is wrong."""
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"fired"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"fault: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(known))})")
@@ -169,10 +172,10 @@ class FaultInjector:
         for fault in self.faults():
             if fault.name not in kinds:
                 continue
-            # `close` and `expire` end the connection: they fire once.
-            limit = 1 if fault.name in ("close", "expire") else fault.count
-            if limit is not None and self._fired.get(fault.id, 0) >= limit:
+            if fault.count is not None and fault.fired >= fault.count:
                 continue
+            if fault.name in ("close", "expire") and self._fired.get(fault.id, 0) >= 1:
+                continue  # they end the connection: once per connection
             counted_end = fault.name in ("close", "expire") and fault.event is None
             if event_type is None:
                 if counted_end:
@@ -192,6 +195,7 @@ class FaultInjector:
         return active
 
     def _count(self, fault: Fault) -> None:
+        fault.fired += 1
         self._fired[fault.id] = self._fired.get(fault.id, 0) + 1
 
     def _trigger(self, fault: Fault) -> None:

@@ -147,28 +147,30 @@ class EchoResponder:
             return Reply((Message(f"The {name} tool returned: {last.get('output', '')}"),))
         user = next((i for i in reversed(turn.items) if i.get("type") == "message" and i.get("role") == "user"), None)
         text = item_text(user) if user is not None else ""
-        tool = self._tool_to_call(turn, text)
+        tool = tool_to_call(turn, text)
         if tool is not None:
-            return Reply((FunctionCall(tool, _first_json_object(text)),))
+            return Reply((FunctionCall(tool, first_json_object(text)),))
         if not text:
             return Reply((Message("Hello! How can I help you today?"),))
         return Reply((Message(f"You said: {text}"),))
 
-    @staticmethod
-    def _tool_to_call(turn: Turn, text: str) -> str | None:
-        names = [t["name"] for t in turn.tools if t.get("type") == "function" and "name" in t]
-        choice = turn.tool_choice
-        if choice == "none" or not names:
-            return None
-        if isinstance(choice, dict) and choice.get("type") == "function":
-            return str(choice.get("name"))
-        mentioned = [str(n) for n in names if re.search(rf"\b{re.escape(n)}\b", text)]
-        if mentioned:
-            return mentioned[0]
-        return str(names[0]) if choice == "required" else None
+
+def tool_to_call(turn: Turn, text: str) -> str | None:
+    """The function tool a message names (whole word), or the one `tool_choice` requires."""
+    names = [t["name"] for t in turn.tools if t.get("type") == "function" and "name" in t]
+    choice = turn.tool_choice
+    if choice == "none" or not names:
+        return None
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return str(choice.get("name"))
+    mentioned = [str(n) for n in names if re.search(rf"\b{re.escape(n)}\b", text)]
+    if mentioned:
+        return mentioned[0]
+    return str(names[0]) if choice == "required" else None
 
 
-def _first_json_object(text: str) -> str:
+def first_json_object(text: str) -> str:
+    """The first JSON object in `text`, re-serialised; "{}" when there is none."""
     start = text.find("{")
     while start != -1:
         try:

@@ -22,8 +22,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mockserver.audio import codecs
-from mockserver.audio.voice import synthesize
+from mockserver.audio import formats
 from mockserver.protocol.conversation import Conversation, public
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.responder import FunctionCall, McpCall, McpListTools, Message, Reply, Timing
@@ -78,7 +77,7 @@ class _Part:
 class ResponseRun:
     def __init__(self, *, response_id: str, settings: ResponseSettings, reply: Reply, conversation: Conversation,
                  ids: IdSource, pacing: Pacing, previous_input_tokens: int,
-                 on_audio: Callable[[str, codecs.Format], None]) -> None:
+                 on_audio: Callable[[str, formats.Format], None]) -> None:
         self.id = response_id
         self.settings = settings
         self._reply = reply
@@ -175,7 +174,7 @@ class ResponseRun:
             chunk = base64.b64decode(event["delta"])
             self._part.audio += chunk
             self._item["content"][0]["audio"] = base64.b64encode(bytes(self._part.audio)).decode()
-            self._out_audio_ms += codecs.duration_ms(len(chunk), codecs.format_of(self.settings.output_format))
+            self._out_audio_ms += formats.duration_ms(len(chunk), formats.format_of(self.settings.output_format))
         elif kind in ("response.function_call_arguments.delta", "response.mcp_call_arguments.delta"):
             assert self._item is not None
             self._item["arguments"] += event["delta"]
@@ -195,8 +194,8 @@ class ResponseRun:
             delay = timing.first_delta_ms / 1000 if timing.first_delta_ms is not None else pacing.first_delta
         elif event["type"] == "response.output_audio.delta":
             speed = timing.audio_speed or (1.0 if pacing.realtime_audio else None)
-            fmt = codecs.format_of(self.settings.output_format)
-            played = codecs.duration_ms(len(base64.b64decode(event["delta"])), fmt) / 1000
+            fmt = formats.format_of(self.settings.output_format)
+            played = formats.duration_ms(len(base64.b64decode(event["delta"])), fmt) / 1000
             delay = played / speed if speed else pacing.between_deltas
         else:
             delay = 1 / timing.tokens_per_second if timing.tokens_per_second else pacing.between_deltas
@@ -269,8 +268,12 @@ class ResponseRun:
     def _speak(self, ids: dict[str, Any], pieces: list[str]) -> Iterator[dict[str, Any]]:
         """Transcript deltas interleaved with audio deltas, in proportion, as live (recordings)."""
         assert self._item is not None
-        fmt = codecs.format_of(self.settings.output_format)
-        chunks = self._audio_chunks(codecs.encode(synthesize("".join(pieces)), fmt), fmt)
+        # NumPy is imported with the first spoken response, not at start-up (the pytest fixture starts faster).
+        from mockserver.audio.codecs import encode
+        from mockserver.audio.voice import synthesize
+
+        fmt = formats.format_of(self.settings.output_format)
+        chunks = self._audio_chunks(encode(synthesize("".join(pieces)), fmt), fmt)
         self._on_audio(self._item["id"], fmt)
         sent = 0
         for number, piece in enumerate(pieces, start=1):
@@ -285,9 +288,9 @@ class ResponseRun:
     def _audio_delta(self, ids: dict[str, Any], chunk: bytes) -> dict[str, Any]:
         return self._event("response.output_audio.delta", **ids, delta=base64.b64encode(chunk).decode())
 
-    def _audio_chunks(self, wire: bytes, fmt: codecs.Format) -> list[bytes]:
+    def _audio_chunks(self, wire: bytes, fmt: formats.Format) -> list[bytes]:
         """Deltas of varying size (50-250 ms), cut on sample boundaries."""
-        per_ms = codecs.bytes_per_second(fmt) // 1000
+        per_ms = formats.bytes_per_second(fmt) // 1000
         chunks, start = [], 0
         while start < len(wire):
             size = self._ids.randint(50, 250) * per_ms

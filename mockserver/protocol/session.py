@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from mockserver.audio import codecs
+from mockserver.audio import formats
 from mockserver.protocol import session_config
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.conversation import Conversation, public
@@ -134,7 +134,7 @@ class Session:
         self._default_run: ResponseRun | None = None
         self._input_audio = bytearray()
         self._audio_produced = False
-        self._audio_formats: dict[str, codecs.Format] = {}  # item id -> format of its stored output audio
+        self._audio_formats: dict[str, formats.Format] = {}  # item id -> format of its stored output audio
         self._responses = 0
         self._last_input_tokens = 0
         # Asked for each event a response releases: stall the response after it? (fault `stall`)
@@ -214,8 +214,8 @@ class Session:
             self._default_run = None
         self._last_input_tokens = run.input_tokens
 
-    def _input_format(self) -> codecs.Format:
-        return codecs.format_of(self.config["audio"]["input"]["format"])
+    def _input_format(self) -> formats.Format:
+        return formats.format_of(self.config["audio"]["input"]["format"])
 
     # -- one handler per client event type ------------------------------------------------------
 
@@ -246,7 +246,7 @@ class Session:
 
     def _commit(self, event: dict[str, Any]) -> None:
         fmt = self._input_format()
-        ms = codecs.duration_ms(len(self._input_audio), fmt)
+        ms = formats.duration_ms(len(self._input_audio), fmt)
         if ms < MIN_COMMIT_MS:
             self._error(commit_empty(ms), event)
             return
@@ -304,12 +304,12 @@ class Session:
             return
         fmt = self._audio_formats.get(item_id, "audio/pcm")
         audio = base64.b64decode(content[index].get("audio") or "")
-        length_ms = codecs.duration_ms(len(audio), fmt)
+        length_ms = formats.duration_ms(len(audio), fmt)
         if end_ms > length_ms:
             self._error(truncate_too_long(end_ms, length_ms), event)
             return
         frame = 2 if fmt == "audio/pcm" else 1
-        keep = int(end_ms * codecs.bytes_per_second(fmt) / 1000) // frame * frame
+        keep = int(end_ms * formats.bytes_per_second(fmt) / 1000) // frame * frame
         # The server drops the unplayed audio and the transcript of that part (reference 4f).
         content[index]["audio"] = base64.b64encode(audio[:keep]).decode()
         content[index]["transcript"] = ""
@@ -363,7 +363,7 @@ class Session:
         if in_conversation:
             self._default_run = run
 
-    def _audio_started(self, item_id: str, fmt: codecs.Format) -> None:
+    def _audio_started(self, item_id: str, fmt: formats.Format) -> None:
         self._audio_produced = True
         self._audio_formats[item_id] = fmt
 

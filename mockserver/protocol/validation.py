@@ -18,14 +18,15 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from mockserver import schema_store
 from mockserver.protocol import errors
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.live_rules import tighten
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 
 Path = tuple[str | int, ...]
 
@@ -65,6 +66,8 @@ SURFACES = {"realtime": REALTIME_WEBSOCKET_TYPES, "realtime-call": REALTIME_CALL
 
 @functools.cache
 def _compiled(schema_path: str) -> tuple[Draft202012Validator, dict[str, Any]]:
+    from jsonschema import Draft202012Validator  # on first use: keeps start-up light
+
     schema = tighten(schema_store.load(schema_path))
     return Draft202012Validator(schema), schema
 

@@ -71,3 +71,50 @@ def test_serve_starts_on_the_given_port_and_answers() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_serve_with_a_scenario_file(tmp_path: Path) -> None:
+    import asyncio
+
+    from openai import AsyncOpenAI
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: fixed\nrules:\n  - reply: {text: Always this.}\n")
+    port = _free_port()
+    proc = subprocess.Popen(["realtime-mock", "serve", "--port", str(port), "--log-level", "warning",
+                             "--scenario", str(scenario)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_mock/health", timeout=2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.05)  # waiting for a real process to listen
+
+        async def turn() -> str:
+            client = AsyncOpenAI(api_key="sk-test", base_url=f"http://127.0.0.1:{port}/v1")
+            async with client.realtime.connect(model="gpt-realtime") as conn:
+                await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+                await conn.response.create()
+                text = ""
+                async for event in conn:
+                    if event.type == "response.output_text.delta":
+                        text += event.delta
+                    if event.type == "response.done":
+                        return text
+            return text
+
+        assert asyncio.run(asyncio.wait_for(turn(), 20)) == "Always this."
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_refuses_a_bad_scenario_file(tmp_path: Path) -> None:
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("name: bad\nrules:\n  - reply: {txt: oops}\n")
+    result = _run("realtime-mock", "serve", "--scenario", str(scenario))
+    assert result.returncode == 2
+    assert "bad.yaml:3" in result.stderr and "txt" in result.stderr

@@ -164,10 +164,22 @@ async def test_errors_keep_the_session_open(mock: RunningServer) -> None:
         await conn.session.update(session=TEXT)
         await conn.conversation.item.create(item=USER)
         await conn.response.create()
+        assert (await until(conn, "rate_limits.updated"))[-2].response.status == "completed"
+
+
+async def test_a_second_response_while_one_streams(start_mock: Start) -> None:
+    server = start_mock(ServerConfig(pacing=Pacing(first_delta=30)))  # the first is still streaming, for sure
+    async with sdk_client(server).realtime.connect(model="gpt-realtime") as conn:
+        await conn.session.update(session=TEXT)
+        await conn.conversation.item.create(item=USER)
+        await conn.response.create()
+        created = next(e for e in await until(conn, "response.created") if e.type == "response.created")
         await conn.response.create(event_id="second")
-        events = await until(conn, "rate_limits.updated")
-    errors = [e.error for e in events if e.type == "error"]
-    assert [(e.code, e.event_id) for e in errors] == [("conversation_already_has_active_response", "second")]
+        error = (await until(conn, "error"))[-1].error
+        assert (error.code, error.event_id) == ("conversation_already_has_active_response", "second")
+        assert created.response.id in error.message
+        await conn.response.cancel()
+        assert (await until(conn, "response.done"))[-1].response.status == "cancelled"
 
 
 async def test_append_limit_is_15_mib(mock: RunningServer) -> None:

@@ -97,3 +97,17 @@ def test_handshake_refusal() -> None:
 def test_bad_faults_are_refused_with_a_reason(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         Fault.from_dict(data)
+
+
+def test_count_spans_the_connections_of_a_scope() -> None:
+    shared = [Fault.from_dict({"name": "close", "after_events": 1, "count": 1})]
+    shared[0].id = "f"
+    first, second = FaultInjector(lambda: shared), FaultInjector(lambda: shared)
+    first.apply(events("a", "b"), 0)
+    second.apply(events("a", "b"), 0)
+    assert first.close is not None and second.close is None  # a reconnecting app is not cut again
+    uncounted = [Fault.from_dict({"name": "close", "after_events": 1})]
+    a, b = FaultInjector(lambda: uncounted), FaultInjector(lambda: uncounted)
+    a.apply(events("x", "y"), 0)
+    b.apply(events("x", "y"), 0)
+    assert a.close is not None and b.close is not None  # without a count: every connection, once

@@ -1,0 +1,188 @@
+"""pytest plugin (entry point `pytest11`): the `realtime_mock` fixture and the `realtime_scenario` marker.
+
+One server per test process (so `pytest -n auto` gives each worker its own), started on a free
+loopback port the first time a test asks for it; each test gets a scope of its own on it, so its
+scenario, faults and journal never meet another test's. Usage:
+
+    @pytest.mark.realtime_scenario("fixtures/tool_agent.yaml")   # path relative to the test file
+    async def test_agent(realtime_mock):
+        client = realtime_mock.async_client()                    # official SDK, already pointed and scoped
+        async with client.realtime.connect(model="gpt-realtime") as conn: ...
+        realtime_mock.assert_sent("response.create")
+        assert realtime_mock.server_events("response.done")[-1]["response"]["status"] == "completed"
+
+Imports of the server happen inside the fixtures, so installing realtime-mock costs other test
+suites nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import pytest
+
+if TYPE_CHECKING:
+    from mockserver.runner import RunningServer
+    from mockserver.state import Scope
+
+MARKER = "realtime_scenario"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}(scenario): load a scenario (a file path relative to the test file, YAML/JSON text, "
+                   "or a dict) into this test's realtime_mock scope")
+
+
+class RealtimeMock:
+    """One test's view of the mock: URLs, clients, scenario and faults, and its sessions' journals."""
+
+    def __init__(self, server: RunningServer, scope_name: str, base_dir: Path) -> None:
+        self.server = server
+        self.scope_name = scope_name
+        self._base_dir = base_dir
+
+    # -- where it is and how to reach it --------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def websocket_base_url(self) -> str:
+        return self.server.websocket_base_url
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers that put a connection or admin call in this test's scope."""
+        return {"X-Mock-Scope": self.scope_name}
+
+    def realtime_url(self, model: str = "gpt-realtime") -> str:
+        """The full WebSocket URL, scope in the query (for clients that take a URL and no headers)."""
+        return f"{self.websocket_base_url}/realtime?{urlencode({'model': model, 'mock_scope': self.scope_name})}"
+
+    def async_client(self, api_key: str = "sk-test", **options: Any) -> Any:
+        """An `openai.AsyncOpenAI` pointed at the mock and scoped to this test."""
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(api_key=api_key, base_url=self.base_url, websocket_base_url=self.websocket_base_url,
+                           default_headers={**self.headers, **options.pop("default_headers", {})}, **options)
+
+    def client(self, api_key: str = "sk-test", **options: Any) -> Any:
+        """An `openai.OpenAI` (sync) pointed at the mock and scoped to this test."""
+        from openai import OpenAI
+
+        return OpenAI(api_key=api_key, base_url=self.base_url, websocket_base_url=self.websocket_base_url,
+                      default_headers={**self.headers, **options.pop("default_headers", {})}, **options)
+
+    def agents_model_config(self, model: str = "gpt-realtime", api_key: str = "sk-test") -> dict[str, Any]:
+        """`model_config` for the Agents SDK's `RealtimeRunner.run()` (it takes the URL verbatim)."""
+        return {"url": self.realtime_url(model), "api_key": api_key}
+
+    # -- what the "model" does ------------------------------------------------------------------
+
+    @property
+    def scope(self) -> Scope:
+        return self.server.state.scope(self.scope_name)
+
+    def load_scenario(self, scenario: str | Path | dict[str, Any]) -> str:
+        """Load a scenario: a path (relative to the test file), YAML/JSON text, or a dict. Returns its name."""
+        import json
+
+        from mockserver.protocol.faults import Fault
+        from mockserver.scenarios import ScenarioResponder, load_scenario, parse_scenario
+
+        if isinstance(scenario, dict):
+            loaded = parse_scenario(json.dumps(scenario), source="<dict>")
+        elif isinstance(scenario, Path) or "\n" not in scenario:
+            path = Path(scenario)
+            loaded = load_scenario(path if path.is_absolute() else self._base_dir / path)
+        else:
+            loaded = parse_scenario(scenario, source="<text>")
+        self.scope.use_responder(lambda: ScenarioResponder(loaded), loaded.name)
+        for spec in loaded.faults:
+            self.scope.add_fault(Fault.from_dict(dict(spec)))
+        return loaded.name
+
+    def add_fault(self, name: str, **fields: Any) -> str:
+        """Switch a fault on for this test's sessions (see mockserver/protocol/faults.py); returns its id."""
+        from mockserver.protocol.faults import Fault
+
+        return self.scope.add_fault(Fault.from_dict({"name": name, **fields})).id
+
+    def remove_fault(self, fault_id: str | None = None) -> None:
+        """Switch one fault off, or all of them."""
+        if fault_id is None:
+            self.scope.faults.clear()
+        else:
+            self.scope.remove_fault(fault_id)
+
+    def seed(self, seed: int) -> None:
+        self.scope.reseed(seed)
+
+    # -- what happened --------------------------------------------------------------------------
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return [{**j.summary(), "live": sid in self.scope.sessions} for sid, j in self.scope.journals.items()]
+
+    def journal(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        """Every frame of one session (default: the latest), as `{"t", "direction", "event"}` entries."""
+        journals = self.scope.journals
+        if not journals:
+            return []
+        journal = journals[session_id] if session_id else journals[next(reversed(journals))]
+        return list(journal.entries)
+
+    def client_events(self, event_type: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
+        return self._events("client", event_type, session_id)
+
+    def server_events(self, event_type: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
+        return self._events("server", event_type, session_id)
+
+    def assert_sent(self, event_type: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
+        """The first client event of this type whose top-level fields include `fields`; waits up to `timeout`
+        for the server to have read it (the client's send returns before the server reads)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.client_events(event_type):
+                if all(event.get(k) == v for k, v in fields.items()):
+                    return event
+            if time.monotonic() > deadline:
+                sent = [e.get("type") for e in self.client_events()]
+                raise AssertionError(f"the app sent no {event_type} with {fields!r}; it sent: {sent}")
+            time.sleep(0.01)  # the server thread journals as it reads; poll briefly
+
+    def assert_not_sent(self, event_type: str) -> None:
+        found = self.client_events(event_type)
+        assert not found, f"the app sent {len(found)} {event_type} event(s): {found}"
+
+    def _events(self, direction: str, event_type: str | None, session_id: str | None) -> list[dict[str, Any]]:
+        return [e["event"] for e in self.journal(session_id)
+                if e["direction"] == direction and isinstance(e["event"], dict)
+                and (event_type is None or e["event"].get("type") == event_type)]
+
+
+@pytest.fixture(scope="session")
+def realtime_mock_server() -> Iterator[RunningServer]:
+    """The process's mock server (started on first use)."""
+    from mockserver.runner import start_in_thread
+
+    server = start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def realtime_mock(request: pytest.FixtureRequest, realtime_mock_server: RunningServer) -> Iterator[RealtimeMock]:
+    """The mock for one test: a scope of its own on the process's server."""
+    mock = RealtimeMock(realtime_mock_server, f"test-{uuid.uuid4().hex[:12]}", Path(str(request.path)).parent)
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is not None:
+        mock.load_scenario(*marker.args)
+    yield mock
+    realtime_mock_server.state.scopes.pop(mock.scope_name, None)
