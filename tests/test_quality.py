@@ -14,7 +14,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    result = _run("ruff", "check", "mockserver", "tests", "bench")
+    result = _run("ruff", "check", "mockserver", "conformance", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
