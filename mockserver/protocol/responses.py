@@ -270,10 +270,11 @@ class ResponseRun:
         assert self._item is not None
         # NumPy is imported with the first spoken response, not at start-up (the pytest fixture starts faster).
         from mockserver.audio.codecs import encode
-        from mockserver.audio.voice import synthesize
+        from mockserver.audio.speech import speak
 
         fmt = formats.format_of(self.settings.output_format)
-        chunks = self._audio_chunks(encode(synthesize("".join(pieces)), fmt), fmt)
+        # The speech codec: the audio carries exactly the transcript, so a test can feed it back as input.
+        chunks = self._audio_chunks(encode(speak("".join(pieces)), fmt), fmt)
         self._on_audio(self._item["id"], fmt)
         sent = 0
         for number, piece in enumerate(pieces, start=1):

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mockserver.audio import codecs
+from mockserver.audio.speech import transcribe
 from mockserver.protocol.responder import (
     ErrorReply,
     FunctionCall,
@@ -87,6 +88,7 @@ def test_audio_turn_streams_real_pcm_with_a_matching_transcript() -> None:
     audio = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
     transcript = "".join(e["delta"] for e in events if e["type"] == "response.output_audio_transcript.delta")
     assert transcript == "You said: Hello there"
+    assert transcribe(audio) == transcript  # the audio carries its transcript (the speech codec)
     assert len(audio) % 2 == 0 and codecs.duration_ms(len(audio), "audio/pcm") > 1000
     assert max(abs(s) for s in memoryview(audio).cast("h")) > 3000  # audible, not silence
     sizes = {len(base64.b64decode(e["delta"])) for e in events if e["type"] == "response.output_audio.delta"}
@@ -107,6 +109,7 @@ def test_g711_output_when_the_session_asks(fmt: str) -> None:
     audio = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
     pcm24 = codecs.decode(audio, fmt)  # type: ignore[arg-type]
     assert len(audio) * 6 == len(pcm24)  # 8-bit 8 kHz on the wire, 16-bit 24 kHz after decoding
+    assert transcribe(pcm24) == "You said: testing one two three"
     assert events[-2]["response"]["audio"]["output"]["format"] == {"type": fmt}
 
 

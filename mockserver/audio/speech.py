@@ -1,0 +1,122 @@
+"""A deterministic speech codec: `speak(text)` makes speech-like audio that carries the text, and
+`transcribe(audio)` recovers exactly that text (also after a G.711 round trip), or None when the
+audio carries none.
+
+How it carries text: the UTF-8 bytes become 4-bit symbols, each a 20 ms tone at one of 16
+frequencies between 600 and 3000 Hz (inside the telephone band, so G.711 at 8 kHz keeps them),
+with a soft attack and release so it sounds voiced rather than clicked. Words are separate bursts
+with short pauses between them (longer after a sentence), like speech, and stay well under the
+200 ms of silence that ends a server-VAD turn. Each burst starts with a sync tone (340 Hz), and the
+utterance ends with a CRC-8 of the text, so noise or real speech decode to None instead of garbage.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mockserver.audio.codecs import PCM_RATE, float_to_pcm16, pcm16_to_float
+
+SYMBOL_MS = 20
+WORD_GAP_MS = 60
+SENTENCE_GAP_MS = 140
+LEAD_MS = 40  # silence before the first burst and after the last
+AMPLITUDE = 0.3
+SYNC_HZ = 340.0
+TONES_HZ = tuple(600.0 + 160.0 * i for i in range(16))
+_SILENCE_RMS = 0.02  # below this a 5 ms window is a pause (speech tones are ~0.2 RMS)
+_WORDS = re.compile(r"\S+\s*|\s+")
+
+
+def _crc8(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def _tone(freq: float, samples: int) -> NDArray[np.float64]:
+    t = np.arange(samples) / PCM_RATE
+    ramp = max(1, samples // 8)
+    envelope = np.minimum(1.0, np.minimum(np.arange(samples) + 1, samples - np.arange(samples)) / ramp)
+    out: NDArray[np.float64] = AMPLITUDE * envelope * np.sin(2 * np.pi * freq * t)
+    return out
+
+
+def _burst(payload: bytes) -> NDArray[np.float64]:
+    samples = SYMBOL_MS * PCM_RATE // 1000
+    symbols = [SYNC_HZ] + [TONES_HZ[n] for byte in payload for n in (byte >> 4, byte & 0x0F)]
+    return np.concatenate([_tone(f, samples) for f in symbols])
+
+
+def _silence(ms: int) -> NDArray[np.float64]:
+    return np.zeros(ms * PCM_RATE // 1000)
+
+
+def speak(text: str) -> bytes:
+    """PCM16 24 kHz mono speech-like audio carrying `text` (the empty text gives 200 ms of silence)."""
+    if not text:
+        return float_to_pcm16(_silence(200))
+    pieces = [_silence(LEAD_MS)]
+    chunks = _WORDS.findall(text)
+    for index, chunk in enumerate(chunks):
+        payload = chunk.encode("utf-8")
+        if index == len(chunks) - 1:
+            payload += bytes([_crc8(text.encode("utf-8"))])
+        pieces.append(_burst(payload))
+        pieces.append(_silence(SENTENCE_GAP_MS if chunk.rstrip()[-1:] in (".", "!", "?") else WORD_GAP_MS))
+    pieces.append(_silence(LEAD_MS))
+    return float_to_pcm16(np.concatenate(pieces))
+
+
+def _bursts(signal: NDArray[np.float32]) -> list[tuple[int, int]]:
+    """(start, end) sample ranges of the non-silent stretches."""
+    window = PCM_RATE // 200  # 5 ms
+    count = len(signal) // window
+    if count == 0:
+        return []
+    rms = np.sqrt(np.mean(signal[: count * window].reshape(count, window) ** 2, axis=1))
+    loud = rms > _SILENCE_RMS
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], loud.astype(np.int8), [0]))))
+    return [(int(a) * window, int(b) * window) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+_SAMPLES = SYMBOL_MS * PCM_RATE // 1000
+_CORE = slice(_SAMPLES // 5, _SAMPLES - _SAMPLES // 5)  # the middle of a symbol, clear of its ramps
+_BASIS = np.exp(-2j * np.pi * np.outer((SYNC_HZ, *TONES_HZ), np.arange(_CORE.stop - _CORE.start) / PCM_RATE)).T
+
+
+def _symbols(burst: NDArray[np.float32]) -> list[int]:
+    """For each symbol of a burst, the index of the strongest candidate tone (0 is the sync tone)."""
+    frames = burst.reshape(-1, _SAMPLES)[:, _CORE]
+    return [int(i) for i in np.argmax(np.abs(frames @ _BASIS), axis=1)]
+
+
+def transcribe(audio: bytes) -> str | None:
+    """The text that `speak` put in PCM16 24 kHz `audio`, or None when it carries none (or is damaged)."""
+    signal = pcm16_to_float(audio)
+    data = bytearray()
+    for start, end in _bursts(signal):
+        count = round((end - start) / _SAMPLES)
+        if count < 3 or count % 2 == 0:  # a sync symbol and whole bytes (two symbols each)
+            return None
+        # Energy detection finds the burst to within one 5 ms window; its end is as good an anchor as its start.
+        first = max(0, end - count * _SAMPLES)
+        burst = signal[first: first + count * _SAMPLES]
+        if len(burst) < count * _SAMPLES:
+            return None
+        symbols = _symbols(burst)
+        if symbols[0] != 0 or 0 in symbols[1:]:
+            return None
+        nibbles = [s - 1 for s in symbols[1:]]
+        data += bytes((hi << 4) | lo for hi, lo in zip(nibbles[::2], nibbles[1::2], strict=True))
+    if len(data) < 2 or _crc8(bytes(data[:-1])) != data[-1]:
+        return None
+    try:
+        return bytes(data[:-1]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
