@@ -98,9 +98,30 @@ def _symbols(burst: NDArray[np.float32]) -> list[int]:
 
 def transcribe(audio: bytes) -> str | None:
     """The text that `speak` put in PCM16 24 kHz `audio`, or None when it carries none (or is damaged)."""
+    data = _decode(pcm16_to_float(audio), len(audio) // 2)
+    if data is None or len(data) < 2 or _crc8(bytes(data[:-1])) != data[-1]:
+        return None
+    try:
+        return bytes(data[:-1]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def heard_so_far(audio: bytes) -> str:
+    """The words of an utterance still arriving: every burst but the last one heard (which may carry the
+    checksum, or still be growing), for streaming transcription. A prefix of what `transcribe` gives."""
     signal = pcm16_to_float(audio)
+    bursts = _bursts(signal)
+    if len(bursts) < 2 or bursts[-1][1] >= len(signal) - _SAMPLES:  # the last burst may be incomplete
+        bursts = bursts[:-1]
+    data = _decode(signal, bursts[-2][1] if len(bursts) >= 2 else 0)
+    return bytes(data or b"").decode("utf-8", errors="ignore")
+
+
+def _decode(signal: NDArray[np.float32], until: int) -> bytearray | None:
+    """The bytes carried by the bursts that end before sample `until`; None when a burst is not speech."""
     data = bytearray()
-    for start, end in _bursts(signal):
+    for start, end in _bursts(signal[:until]):
         count = round((end - start) / _SAMPLES)
         if count < 3 or count % 2 == 0:  # a sync symbol and whole bytes (two symbols each)
             return None
@@ -114,9 +135,4 @@ def transcribe(audio: bytes) -> str | None:
             return None
         nibbles = [s - 1 for s in symbols[1:]]
         data += bytes((hi << 4) | lo for hi, lo in zip(nibbles[::2], nibbles[1::2], strict=True))
-    if len(data) < 2 or _crc8(bytes(data[:-1])) != data[-1]:
-        return None
-    try:
-        return bytes(data[:-1]).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    return data

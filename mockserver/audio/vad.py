@@ -42,6 +42,7 @@ class Vad:
     silence_duration_ms: int = 200
     eagerness: str | None = None  # set: semantic VAD
     complete: Callable[[int, int], bool] | None = None  # (start_ms, end_ms) of speech: a finished sentence?
+    offset_ms: int = 0  # where this VAD's first sample sits in all the audio of the session
 
     def __post_init__(self) -> None:
         self._level = rms_threshold(self.threshold)
@@ -70,11 +71,13 @@ class Vad:
             if loud[index]:
                 if not self.speaking:
                     self.speaking, self._speech_start = True, frame
-                    events.append(("speech_started", max(0, frame * FRAME_MS - self.prefix_padding_ms)))
+                    start = self.offset_ms + frame * FRAME_MS - self.prefix_padding_ms
+                    events.append(("speech_started", max(self.offset_ms, start)))
                 self._last_loud, self._finished = frame, None
             elif self.speaking and (frame - self._last_loud) * FRAME_MS >= self._quiet_needed():
                 self.speaking = False
-                events.append(("speech_stopped", (self._last_loud + 1) * FRAME_MS + self._quiet_needed()))
+                end = self.offset_ms + (self._last_loud + 1) * FRAME_MS + self._quiet_needed()
+                events.append(("speech_stopped", end))
         self._frames += count
         return events
 

@@ -27,6 +27,7 @@ from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.responder import EchoResponder, ErrorReply, Responder, Turn
 from mockserver.protocol.responses import Pacing, ResponseRun, ResponseSettings
+from mockserver.protocol.transcription import TranscriptionRun, delta_event, failed, is_streaming
 from mockserver.protocol.validation import EventValidator
 
 MAX_APPEND_BYTES = 15 * 1024 * 1024  # "cannot exceed 15 MB" per append (reference 5.4)
@@ -38,6 +39,7 @@ class Limits:
     session_seconds: float = session_config.SESSION_SECONDS
     max_append_bytes: int = MAX_APPEND_BYTES
     pacing: Pacing = field(default_factory=Pacing)
+    unintelligible: str = "empty"  # audio carrying no words transcribes as "" ("empty") or fails ("fail")
 
 
 @dataclass(frozen=True)
@@ -111,13 +113,17 @@ def not_a_conversation(value: str) -> ApiError:
                     param="response.conversation")
 
 
+def no_responses_here() -> ApiError:  # [unverified] transcription sessions have no responses (reference 2.4)
+    return ApiError("Responses are not supported in transcription sessions.", code="invalid_value", param="type")
+
+
 def close_not_supported() -> ApiError:  # "only supported for translation sessions" [DOCS]
     return ApiError("session.close is only supported for translation sessions.", code="invalid_value", param="type")
 
 
 class Session:
     def __init__(self, *, model: str, ids: IdSource, clock: Clock, responder: Responder | None = None,
-                 limits: Limits | None = None, surface: str = "realtime") -> None:
+                 limits: Limits | None = None, surface: str = "realtime", kind: str = "realtime") -> None:
         self.ids = ids
         self.clock = clock
         self.responder: Responder = responder or EchoResponder()
@@ -125,14 +131,25 @@ class Session:
         self.validator = EventValidator(surface)
         started = clock.now()
         self.expires_at = started + self.limits.session_seconds
-        self.config = session_config.new_realtime_session(
-            session_id=ids.session(), model=model, expires_at=int(started + session_config.SESSION_SECONDS))
+        self.kind = kind  # "realtime" or "transcription"
+        expires = int(started + session_config.SESSION_SECONDS)
+        self.config = (session_config.new_transcription_session(session_id=ids.session(), expires_at=expires)
+                       if kind == "transcription" else
+                       session_config.new_realtime_session(session_id=ids.session(), model=model, expires_at=expires))
         self.conversation = Conversation(ids.conversation())
         self.close: Close | None = None
         self._outbox: deque[dict[str, Any]] = deque()
         self._runs: list[ResponseRun] = []
         self._default_run: ResponseRun | None = None
-        self._input_audio = bytearray()
+        self._input_audio = bytearray()  # wire bytes since the last commit
+        self._input_start_ms = 0.0  # where the buffer starts, in ms of all audio written this session
+        self._audio_ms = 0.0  # all audio written this session
+        self._vad: Any = None  # audio.vad.Vad, built from the session's turn detection
+        self._vad_config: dict[str, Any] | None = None
+        self._turn_item: str | None = None  # the id the next user audio item gets (announced by VAD events)
+        self._streamed = ""  # what a streaming transcription model already sent for that item
+        self._transcriptions: list[TranscriptionRun] = []
+        self._idle_deadline: float | None = None  # server_vad idle_timeout_ms, on the session's clock
         self._audio_produced = False
         self._audio_formats: dict[str, formats.Format] = {}  # item id -> format of its stored output audio
         self._responses = 0
@@ -156,23 +173,39 @@ class Session:
         self._HANDLERS[event["type"]](self, event)
 
     def poll(self, limit: int = 64) -> list[dict[str, Any]]:
-        """Server events ready now, in order (at most `limit` from streaming responses)."""
+        """Server events ready now, in order (at most `limit` from streaming responses and transcriptions)."""
+        now = self.clock.now()
+        self._check_idle(now)
         out = list(self._outbox)
         self._outbox.clear()
-        now = self.clock.now()
-        for run in list(self._runs):
-            out += run.release(now, max(1, limit - len(out)))
+        if len(self._runs) == 1 and not self._transcriptions:  # the common case, kept cheap
+            run = self._runs[0]
+            out += run.release(now, limit)
             if run.finished:
                 self._retire(run)
-        if len(self._runs) > 1:  # parallel out-of-band responses take turns
-            self._runs.append(self._runs.pop(0))
+            return out
+        streams: list[ResponseRun | TranscriptionRun] = [*self._runs, *self._transcriptions]
+        released = True
+        while released and len(out) < limit:  # one event from each stream in turn
+            released = False
+            for stream in streams:
+                if not stream.finished:
+                    events = stream.release(now, 1)
+                    out += events
+                    released = released or bool(events)
+        for run in [r for r in self._runs if r.finished]:
+            self._retire(run)
+        self._transcriptions = [t for t in self._transcriptions if not t.finished]
         return out
 
     def next_due(self) -> float | None:
-        """When a paced event will be ready (clock time), or None when nothing is streaming."""
-        if self._outbox:
+        """When a paced event will be ready (clock time), or None when nothing is due."""
+        if self._outbox or self._transcriptions:
             return self.clock.now()
-        return min((run.due_at for run in self._runs if not run.stalled), default=None)
+        due = [run.due_at for run in self._runs if not run.stalled]
+        if self._idle_deadline is not None:
+            due.append(self._idle_deadline)
+        return min(due, default=None)
 
     def inject(self, event: dict[str, Any]) -> dict[str, Any]:
         """Queue a server event from outside (the admin API); it gets an event_id when it has none."""
@@ -182,7 +215,7 @@ class Session:
 
     @property
     def busy(self) -> bool:
-        return bool(self._outbox or any(not run.stalled for run in self._runs))
+        return bool(self._outbox or self._transcriptions or any(not run.stalled for run in self._runs))
 
     def expire(self) -> None:
         """The session hit its maximum duration: `session_expired`, then close 1001 (reference 5.2)."""
@@ -190,7 +223,9 @@ class Session:
             return
         error = session_expired()
         self._runs.clear()  # the close cuts whatever was streaming
+        self._transcriptions.clear()
         self._default_run = None
+        self._idle_deadline = None
         self._error(error)
         self.close = Close(1001, error.message)
 
@@ -212,6 +247,9 @@ class Session:
         self._runs.remove(run)
         if run is self._default_run:
             self._default_run = None
+            idle_ms = (self.config["audio"]["input"]["turn_detection"] or {}).get("idle_timeout_ms")
+            if idle_ms:  # server_vad: "idle_timeout_ms after the last response audio finished"
+                self._idle_deadline = self.clock.now() + idle_ms / 1000
         self._last_input_tokens = run.input_tokens
 
     def _input_format(self) -> formats.Format:
@@ -221,8 +259,11 @@ class Session:
 
     def _session_update(self, event: dict[str, Any]) -> None:
         try:
-            self.config = session_config.apply_update(self.config, event["session"],
-                                                      audio_produced=self._audio_produced)
+            if self.kind == "transcription":
+                self.config = session_config.apply_transcription_update(self.config, event["session"])
+            else:
+                self.config = session_config.apply_update(self.config, event["session"],
+                                                          audio_produced=self._audio_produced)
         except session_config.UpdateRejected as rejected:
             self._error(rejected.error, event)
             return
@@ -242,27 +283,146 @@ class Session:
         except (binascii.Error, ValueError):
             self._error(bad_base64(), event)
             return
+        fmt = self._input_format()
+        vad = self._current_vad()  # before the clock of audio moves: a new VAD starts where this chunk does
         self._input_audio += data
+        self._audio_ms += formats.duration_ms(len(data), fmt)
+        if vad is not None:
+            for kind, ms in vad.feed(_samples(data, fmt)):
+                self._speech_started(ms) if kind == "speech_started" else self._speech_stopped(ms)
+        model = self._transcription_model()
+        if is_streaming(model) and vad is None:  # streaming models transcribe as the audio arrives
+            from mockserver.audio.speech import heard_so_far
+
+            heard = heard_so_far(_pcm(bytes(self._input_audio), fmt))
+            if len(heard) > len(self._streamed) and heard.startswith(self._streamed):
+                self._turn_item = self._turn_item or self.ids.item()
+                self._outbox.append(delta_event(self.ids, self._turn_item, heard[len(self._streamed):],
+                                                self._logprobs_wanted()))
+                self._streamed = heard
 
     def _commit(self, event: dict[str, Any]) -> None:
-        fmt = self._input_format()
-        ms = formats.duration_ms(len(self._input_audio), fmt)
+        ms = formats.duration_ms(len(self._input_audio), self._input_format())
         if ms < MIN_COMMIT_MS:
             self._error(commit_empty(ms), event)
             return
-        item_id = self.ids.item()
-        item = {"id": item_id, "type": "message", "status": "completed", "role": "user",
-                "content": [{"type": "input_audio", "audio": base64.b64encode(bytes(self._input_audio)).decode(),
-                             "transcript": None}]}
-        self._input_audio.clear()
+        self._commit_audio(self._take_audio(None))
+
+    def _clear(self, event: dict[str, Any]) -> None:
+        self._take_audio(None)
+        self._emit("input_audio_buffer.cleared")
+
+    # -- input audio: the buffer, turn detection, transcription ---------------------------------
+
+    def _take_audio(self, until_ms: float | None) -> bytes:
+        """Remove the buffer's audio up to `until_ms` (all of it when None) and return it."""
+        fmt = self._input_format()
+        if until_ms is None:
+            cut = len(self._input_audio)
+        else:
+            frame = 2 if fmt == "audio/pcm" else 1
+            cut = int((until_ms - self._input_start_ms) * formats.bytes_per_second(fmt) / 1000) // frame * frame
+            cut = max(0, min(cut, len(self._input_audio)))
+        taken = bytes(self._input_audio[:cut])
+        del self._input_audio[:cut]
+        self._input_start_ms += formats.duration_ms(cut, fmt)
+        return taken
+
+    def _commit_audio(self, audio: bytes) -> None:
+        """The user audio item: committed, added, done; then its transcription when the session asks."""
+        item_id = self._turn_item or self.ids.item()
+        self._turn_item = None
+        streamed, self._streamed = self._streamed, ""
+        item: dict[str, Any] = {"id": item_id, "type": "message", "status": "completed", "role": "user",
+                                "content": [{"type": "input_audio", "audio": base64.b64encode(audio).decode(),
+                                             "transcript": None}]}
         previous = self.conversation.insert(item)
         self._emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
         self._emit("conversation.item.added", previous_item_id=previous, item=public(item))
         self._emit("conversation.item.done", previous_item_id=previous, item=public(item))
+        model = self._transcription_model()
+        if model is None:
+            return
+        from mockserver.audio.speech import transcribe
 
-    def _clear(self, event: dict[str, Any]) -> None:
-        self._input_audio.clear()
-        self._emit("input_audio_buffer.cleared")
+        fmt = self._input_format()
+        text = transcribe(_pcm(audio, fmt))
+        if text is None and self.limits.unintelligible == "fail":
+            self._outbox.append(failed(self.ids, item_id))
+            return
+        item["content"][0]["transcript"] = text or ""
+        self._transcriptions.append(TranscriptionRun(
+            item_id=item_id, transcript=text or "", seconds=formats.duration_ms(len(audio), fmt) / 1000, model=model,
+            with_logprobs=self._logprobs_wanted(), ids=self.ids, already_sent=streamed))
+
+    def _transcription_model(self) -> str | None:
+        transcription = self.config["audio"]["input"]["transcription"]
+        return str(transcription.get("model") or "whisper-1") if transcription else None
+
+    def _logprobs_wanted(self) -> bool:
+        return "item.input_audio_transcription.logprobs" in (self.config.get("include") or ())
+
+    def _current_vad(self) -> Any:
+        """The VAD for the session's turn detection (rebuilt when it changes; None when it is off)."""
+        config = self.config["audio"]["input"]["turn_detection"]
+        if config != self._vad_config:
+            self._vad_config = config
+            self._vad = None
+            if config is not None:
+                from mockserver.audio.vad import Vad
+
+                semantic = config.get("type") == "semantic_vad"
+                self._vad = Vad(threshold=config.get("threshold", 0.5),
+                                prefix_padding_ms=config.get("prefix_padding_ms", 300),
+                                silence_duration_ms=config.get("silence_duration_ms", 200),
+                                eagerness=config.get("eagerness", "auto") if semantic else None,
+                                complete=self._sentence_complete if semantic else None,
+                                offset_ms=round(self._audio_ms))
+        return self._vad
+
+    def _sentence_complete(self, start_ms: int, end_ms: int) -> bool:
+        """Semantic VAD: does the speech heard so far end a sentence? (the speech codec tells)"""
+        from mockserver.audio.speech import heard_so_far, transcribe
+
+        audio = _pcm(bytes(self._input_audio), self._input_format())
+        text = transcribe(audio) or heard_so_far(audio)
+        return text.rstrip().endswith((".", "?", "!"))
+
+    def _speech_started(self, audio_start_ms: int) -> None:
+        self._turn_item = self._turn_item or self.ids.item()
+        self._idle_deadline = None
+        self._emit("input_audio_buffer.speech_started", audio_start_ms=audio_start_ms, item_id=self._turn_item)
+        config = self.config["audio"]["input"]["turn_detection"] or {}
+        if self._default_run is not None and config.get("interrupt_response", True):
+            # Barge-in: "speech that starts while a response is playing cancels it" (reference 4(d)).
+            run = self._default_run
+            self._outbox.extend(run.cancel("turn_detected"))
+            self._retire(run)
+            self._idle_deadline = None
+
+    def _speech_stopped(self, audio_end_ms: int) -> None:
+        assert self._turn_item is not None
+        self._emit("input_audio_buffer.speech_stopped", audio_end_ms=audio_end_ms, item_id=self._turn_item)
+        self._commit_audio(self._take_audio(audio_end_ms))
+        self._respond_to_turn()
+
+    def _respond_to_turn(self) -> None:
+        config = self.config["audio"]["input"]["turn_detection"] or {}
+        if self.kind == "realtime" and config.get("create_response", True) and self._default_run is None:
+            self._start_response({}, None)
+
+    def _check_idle(self, now: float) -> None:
+        """server_vad `idle_timeout_ms`: nobody spoke after the last answer; commit the quiet and answer."""
+        if self._idle_deadline is None or now < self._idle_deadline or self._default_run is not None:
+            return
+        self._idle_deadline = None
+        if self._vad is not None and self._vad.speaking:
+            return
+        item_id = self._turn_item = self._turn_item or self.ids.item()
+        self._emit("input_audio_buffer.timeout_triggered", audio_start_ms=int(self._input_start_ms),
+                   audio_end_ms=int(self._audio_ms), item_id=item_id)
+        self._commit_audio(self._take_audio(None))
+        self._respond_to_turn()
 
     def _item_create(self, event: dict[str, Any]) -> None:
         given = event["item"]
@@ -316,7 +476,13 @@ class Session:
         self._emit("conversation.item.truncated", item_id=item_id, content_index=index, audio_end_ms=end_ms)
 
     def _response_create(self, event: dict[str, Any]) -> None:
-        params = event.get("response") or {}
+        if self.kind == "transcription":
+            self._error(no_responses_here(), event)
+            return
+        self._start_response(event.get("response") or {}, event)
+
+    def _start_response(self, params: dict[str, Any], event: dict[str, Any] | None) -> None:
+        """A response for `response.create` (event) or for a turn the VAD detected (event None)."""
         mode = params.get("conversation", "auto")
         if mode not in ("auto", "none"):
             self._error(not_a_conversation(mode), event)
@@ -343,7 +509,7 @@ class Session:
             context=context,
         )
         reply = self.responder.reply(Turn(
-            items=copy.deepcopy(context), instructions=settings.instructions, tools=settings.tools,
+            items=self._heard(context), instructions=settings.instructions, tools=settings.tools,
             tool_choice=settings.tool_choice, output_modalities=settings.output_modalities,
             metadata=settings.metadata, index=self._responses, session=copy.deepcopy(session)))
         self._responses += 1
@@ -363,11 +529,24 @@ class Session:
         if in_conversation:
             self._default_run = run
 
+    def _heard(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items as the model takes them in: it hears the words of user audio even when the session
+        transcribes nothing (the transcript field stays as the client sees it in the conversation)."""
+        heard = copy.deepcopy(items)
+        for item in heard:
+            for part in item.get("content") or ():
+                if isinstance(part, dict) and part.get("type") == "input_audio" and part.get("transcript") is None:
+                    from mockserver.audio.speech import transcribe
+
+                    audio = _pcm(base64.b64decode(part.get("audio") or ""), self._input_format())
+                    part["transcript"] = transcribe(audio) or ""
+        return heard
+
     def _audio_started(self, item_id: str, fmt: formats.Format) -> None:
         self._audio_produced = True
         self._audio_formats[item_id] = fmt
 
-    def _context(self, params: dict[str, Any], event: dict[str, Any]) -> list[dict[str, Any]] | None:
+    def _context(self, params: dict[str, Any], event: dict[str, Any] | None) -> list[dict[str, Any]] | None:
         """The items the model sees: `response.input` when given (references resolved), else the conversation."""
         if "input" not in params:
             return self.conversation.items()
@@ -384,6 +563,9 @@ class Session:
         return items
 
     def _response_cancel(self, event: dict[str, Any]) -> None:
+        if self.kind == "transcription":
+            self._error(no_responses_here(), event)
+            return
         wanted = event.get("response_id")
         run = next((r for r in self._runs if r.id == wanted), None) if wanted else self._default_run
         if run is None:
@@ -420,3 +602,19 @@ def _stored_item(given: dict[str, Any], item_id: str) -> dict[str, Any]:
         if isinstance(part, dict) and part.get("type") == "input_audio":
             part.setdefault("transcript", None)
     return item
+
+
+def _pcm(data: bytes, fmt: formats.Format) -> bytes:
+    """Wire audio as PCM16 24 kHz."""
+    if fmt == "audio/pcm":
+        return data
+    from mockserver.audio.codecs import decode
+
+    return decode(data, fmt)
+
+
+def _samples(data: bytes, fmt: formats.Format) -> Any:
+    """Wire audio as float samples at 24 kHz, for the VAD."""
+    from mockserver.audio.codecs import pcm16_to_float
+
+    return pcm16_to_float(_pcm(data, fmt))

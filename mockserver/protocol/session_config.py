@@ -79,6 +79,52 @@ def new_realtime_session(*, session_id: str, model: str, expires_at: int) -> dic
     }
 
 
+def new_transcription_session(*, session_id: str, expires_at: int) -> dict[str, Any]:
+    """The session of a transcription session's `session.created` (live capture, reference 4(g))."""
+    return {
+        "type": "transcription",
+        "object": "realtime.transcription_session",
+        "id": session_id,
+        "expires_at": expires_at,
+        "audio": {"input": {"format": pcm_format(), "transcription": None, "noise_reduction": None,
+                            "turn_detection": transcription_vad()}},
+        "include": None,
+    }
+
+
+def transcription_vad(**given: Any) -> dict[str, Any]:
+    """Server VAD as transcription sessions show it: no idle timeout, no response flags (live capture)."""
+    return {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 200, **given}
+
+
+def realtime_update_on_transcription() -> ApiError:  # [unverified] the mirror of the live message
+    return ApiError("Passing a realtime session update event to a transcription session is not allowed.",
+                    code="invalid_parameter")
+
+
+def apply_transcription_update(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """The transcription session after a `session.update` of type transcription; raises `UpdateRejected`."""
+    if update.get("type") != "transcription":
+        raise UpdateRejected(realtime_update_on_transcription())
+    session = copy.deepcopy(current)
+    if "include" in update:
+        session["include"] = copy.deepcopy(update["include"])
+    audio_in = update.get("audio", {}).get("input", {})
+    target = session["audio"]["input"]
+    if "format" in audio_in:
+        target["format"] = dict(audio_in["format"])
+    if "transcription" in audio_in:
+        target["transcription"] = normalize_transcription(audio_in["transcription"])
+    if "noise_reduction" in audio_in:
+        target["noise_reduction"] = copy.deepcopy(audio_in["noise_reduction"])
+    if "turn_detection" in audio_in:
+        given = audio_in["turn_detection"]
+        fields = {k: v for k, v in (given or {}).items() if k != "type"}
+        target["turn_detection"] = None if given is None else (
+            semantic_vad(**fields) if given.get("type") == "semantic_vad" else transcription_vad(**fields))
+    return session
+
+
 def normalize_tool(tool: dict[str, Any]) -> dict[str, Any]:
     """Tools come back in the order type, name, description, parameters (recordings)."""
     if tool.get("type") != "function":

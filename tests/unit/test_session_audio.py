@@ -1,0 +1,210 @@
+"""Audio in the sans-I/O session: server VAD turns, barge-in, idle timeout, input transcription per
+model family, transcription sessions (issue 6)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from mockserver.audio import codecs
+from mockserver.audio.speech import speak, transcribe
+from mockserver.protocol.clock import FakeClock
+from mockserver.protocol.ids import IdSource
+from mockserver.protocol.responses import Pacing
+from mockserver.protocol.session import Limits, Session
+from tests.unit.sessions import Driver, collapse, errors_of, types
+
+SILENCE_1S = bytes(48_000)
+
+
+def stream(d: Driver, audio: bytes, chunk: int = 4800, fmt: str = "audio/pcm") -> list[dict[str, Any]]:
+    if fmt != "audio/pcm":
+        audio = codecs.encode(audio, fmt)  # type: ignore[arg-type]
+        chunk = chunk // 6
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(audio), chunk):
+        piece = base64.b64encode(audio[start:start + chunk]).decode()
+        out += d.send({"type": "input_audio_buffer.append", "audio": piece})
+    return out
+
+
+def transcribe_with(d: Driver, model: str, **input_config: Any) -> None:
+    d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "transcription": {"model": model}, **input_config}}}})
+
+
+def test_server_vad_turn_in_the_live_order_with_the_exact_transcript() -> None:
+    d = Driver()
+    transcribe_with(d, "gpt-realtime-whisper")
+    events = stream(d, SILENCE_1S + speak("what is the weather") + SILENCE_1S)
+    names = [n for n in collapse(types(events)) if "input_audio_transcription" not in n]
+    assert names[:6] == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
+                         "input_audio_buffer.committed", "conversation.item.added", "conversation.item.done",
+                         "response.created"]
+    assert names[-3:] == ["response.output_item.done", "response.done", "rate_limits.updated"]
+    started, stopped, committed = events[0], events[1], events[2]
+    assert (started["audio_start_ms"], stopped["audio_end_ms"]) == (740, 2300)
+    assert started["item_id"] == stopped["item_id"] == committed["item_id"]
+    completed = next(e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed")
+    assert completed["transcript"] == "what is the weather"
+    assert completed["usage"] == {"type": "duration", "seconds": 3}  # 2.3 s committed, rounded up as live
+    answer = next(e for e in events if e["type"] == "response.output_audio_transcript.done")["transcript"]
+    assert answer == "You said: what is the weather"  # the model heard the words
+
+
+@pytest.mark.parametrize("fmt", ["audio/pcmu", "audio/pcma"])
+def test_g711_input_is_heard_and_transcribed(fmt: str) -> None:
+    d = Driver()
+    d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "format": {"type": fmt}, "transcription": {"model": "whisper-1"}}}}})
+    events = stream(d, SILENCE_1S + speak("hello from a phone") + SILENCE_1S, fmt=fmt)
+    deltas = [e["delta"] for e in events if e["type"] == "conversation.item.input_audio_transcription.delta"]
+    assert deltas == ["hello from a phone"]  # whisper-1: one delta with the whole transcript
+
+
+def test_gpt_4o_transcribe_streams_word_pieces_after_the_commit_with_logprobs() -> None:
+    d = Driver()
+    d.send({"type": "session.update", "session": {"type": "realtime", "include": [
+        "item.input_audio_transcription.logprobs"], "audio": {"input": {
+            "transcription": {"model": "gpt-4o-mini-transcribe"}, "turn_detection": None}}}})
+    stream(d, speak("Hey, can you hear me?"))
+    events = d.send({"type": "input_audio_buffer.commit"})
+    names = types(events)
+    first_delta = names.index("conversation.item.input_audio_transcription.delta")
+    assert names.index("input_audio_buffer.committed") < first_delta
+    deltas = [e for e in events if e["type"] == "conversation.item.input_audio_transcription.delta"]
+    assert "".join(e["delta"] for e in deltas) == "Hey, can you hear me?" and len(deltas) > 3
+    assert all(e["logprobs"] and e["logprobs"][0]["bytes"] for e in deltas)
+    completed = events[-1]
+    assert completed["usage"]["type"] == "tokens" and completed["usage"]["input_token_details"]["audio_tokens"] > 0
+    assert "response.created" not in names  # no turn detection: no automatic response
+
+
+def test_streaming_model_sends_deltas_before_the_commit() -> None:
+    d = Driver()
+    transcribe_with(d, "gpt-realtime-whisper", turn_detection=None)
+    before = stream(d, speak("one two three four five"))
+    early = [e for e in before if e["type"] == "conversation.item.input_audio_transcription.delta"]
+    assert early and "".join(e["delta"] for e in early) == "one two three four "
+    after = d.send({"type": "input_audio_buffer.commit"})
+    assert after[0]["item_id"] == early[0]["item_id"]  # the final item id, announced early
+    late = [e["delta"] for e in after if e["type"] == "conversation.item.input_audio_transcription.delta"]
+    assert late == ["five"] and after[-1]["transcript"] == "one two three four five"
+
+
+def test_audio_without_words_transcribes_empty_or_fails() -> None:
+    d = Driver()
+    transcribe_with(d, "whisper-1", turn_detection=None)
+    stream(d, SILENCE_1S)
+    completed = d.send({"type": "input_audio_buffer.commit"})[-1]
+    assert (completed["type"], completed["transcript"]) == ("conversation.item.input_audio_transcription.completed", "")
+    session = Session(model="gpt-realtime", ids=IdSource(1), clock=FakeClock(), limits=Limits(unintelligible="fail"))
+    d.session = session
+    transcribe_with(d, "whisper-1", turn_detection=None)
+    stream(d, SILENCE_1S)
+    assert d.send({"type": "input_audio_buffer.commit"})[-1]["error"]["code"] == "audio_unintelligible"
+
+
+def test_barge_in_cancels_the_playing_response() -> None:
+    d = Driver(pacing=Pacing(realtime_audio=True))  # the answer plays in real time
+    stream(d, SILENCE_1S + speak("tell me a long story please") + SILENCE_1S)
+    assert d.session.busy  # the answer is still playing
+    events = stream(d, speak("stop") + SILENCE_1S)
+    names = types(events)
+    cancelled = next(e for e in events if e["type"] == "response.done")["response"]
+    assert cancelled["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
+    assert names.index("input_audio_buffer.speech_started") < names.index("response.done")
+    assert names.count("response.created") == 1  # and the new turn gets its own answer
+    d.clock.advance(60)
+    final = [e for e in d.pump() if e["type"] == "response.output_audio_transcript.done"]
+    assert final[-1]["transcript"] == "You said: stop"
+
+
+def test_interrupt_response_false_lets_the_answer_finish() -> None:
+    d = Driver(pacing=Pacing(realtime_audio=True))
+    d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"turn_detection": {
+        "type": "server_vad", "interrupt_response": False, "create_response": False}}}}})
+    d.say("hi")
+    d.send({"type": "response.create"})
+    events = stream(d, SILENCE_1S + speak("hmm") + SILENCE_1S)
+    assert "input_audio_buffer.committed" in types(events)
+    assert "response.done" not in types(events) and "response.created" not in types(events)
+
+
+def test_idle_timeout_commits_the_quiet_and_answers() -> None:
+    d = Driver()
+    d.send({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"], "audio": {
+        "input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 6000}}}}})
+    d.say("hello")
+    d.send({"type": "response.create"})
+    stream(d, bytes(48 * 500))
+    d.clock.advance(5.9)
+    assert d.pump() == []
+    assert abs(d.session.next_due() - d.clock.now() - 0.1) < 1e-6  # type: ignore[operator]
+    d.clock.advance(0.1)
+    events = d.pump()
+    assert types(events)[:5] == ["input_audio_buffer.timeout_triggered", "input_audio_buffer.committed",
+                                 "conversation.item.added", "conversation.item.done", "response.created"]
+    triggered = events[0]
+    assert (triggered["audio_start_ms"], triggered["audio_end_ms"]) == (0, 500)
+
+
+def test_semantic_vad_commits_at_the_end_of_a_sentence() -> None:
+    d = Driver()
+    d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"turn_detection": {
+        "type": "semantic_vad", "eagerness": "low", "create_response": False}}}}})
+    events = stream(d, speak("Book a table.") + bytes(48 * 600))
+    assert "input_audio_buffer.committed" in types(events)  # a full sentence: no 8 s wait
+    events = stream(d, speak("Book a table for") + bytes(48 * 3000))
+    assert "input_audio_buffer.committed" not in types(events)  # unfinished: low eagerness waits up to 8 s
+    events = stream(d, bytes(48 * 6000))
+    assert "input_audio_buffer.committed" in types(events)
+
+
+def test_the_mock_can_hear_its_own_answer() -> None:
+    first, second = Driver(), Driver()
+    first.say("echo me")
+    answer = b"".join(base64.b64decode(e["delta"]) for e in first.send({"type": "response.create"})
+                      if e["type"] == "response.output_audio.delta")
+    assert transcribe(answer) == "You said: echo me"
+    transcribe_with(second, "whisper-1")
+    events = stream(second, SILENCE_1S + answer + SILENCE_1S)
+    heard = next(e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed")
+    assert heard["transcript"] == "You said: echo me"
+
+
+def transcription_session() -> Driver:
+    d = Driver()
+    d.session = Session(model="", ids=IdSource(3), clock=d.clock, kind="transcription")
+    d.sent = []
+    d.pump()
+    return d
+
+
+def test_transcription_session_created_and_updated_as_live() -> None:
+    d = transcription_session()
+    session = d.sent[0]["session"]
+    assert (session["type"], session["object"]) == ("transcription", "realtime.transcription_session")
+    assert session["audio"]["input"]["turn_detection"] == {"type": "server_vad", "threshold": 0.5,
+                                                           "prefix_padding_ms": 300, "silence_duration_ms": 200}
+    updated = d.send({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+        "transcription": {"model": "gpt-4o-mini-transcribe"}, "turn_detection": {"type": "server_vad"}}}}})
+    assert updated[0]["session"]["audio"]["input"]["transcription"] == {
+        "model": "gpt-4o-mini-transcribe", "language": None, "prompt": None}
+    (error,) = errors_of(d.send({"type": "session.update", "session": {"type": "realtime"}}))
+    assert error["message"] == "Passing a realtime session update event to a transcription session is not allowed."
+    (error,) = errors_of(d.send({"type": "response.create"}))
+    assert error["message"] == "Responses are not supported in transcription sessions."
+
+
+def test_transcription_session_streams_transcripts_and_never_answers() -> None:
+    d = transcription_session()
+    d.send({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+        "transcription": {"model": "gpt-4o-transcribe"}}}}})
+    events = stream(d, SILENCE_1S + speak("first sentence.") + SILENCE_1S + speak("and a second one") + SILENCE_1S)
+    completed = [e["transcript"] for e in events
+                 if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert completed == ["first sentence.", "and a second one"]
+    assert not any(e["type"].startswith(("response.", "rate_limits")) for e in events)
