@@ -111,6 +111,7 @@ class ResponseRun:
         self._events: Generator[dict[str, Any], None, None] = self._run()
         self._next: tuple[float, dict[str, Any]] | None = None  # (delay, event) not yet released
         self._deltas_sent = 0
+        self._last_audio_s = 0.0  # how long the last audio delta plays (real-time pacing)
         self.due_at = 0.0
         self.finished = False
         self.stalled = False  # a `stall` fault: nothing more streams until the response is cancelled
@@ -186,17 +187,22 @@ class ResponseRun:
 
     def _delay_before(self, event: dict[str, Any]) -> float:
         """Seconds to hold this event: the reply's timing where it says, else the server's pacing."""
-        if not event["type"].endswith(".delta"):
+        kind = event["type"]
+        if not kind.endswith(".delta"):
             return 0.0
         timing, pacing = self._timing, self._pacing
         self._deltas_sent += 1
+        previous_audio = 0.0
+        if kind == "response.output_audio.delta":
+            fmt = formats.format_of(self.settings.output_format)
+            previous_audio = self._last_audio_s
+            self._last_audio_s = formats.duration_ms(len(base64.b64decode(event["delta"])), fmt) / 1000
         if self._deltas_sent == 1:
             delay = timing.first_delta_ms / 1000 if timing.first_delta_ms is not None else pacing.first_delta
-        elif event["type"] == "response.output_audio.delta":
+        elif kind == "response.output_audio.delta":
+            # Real-time audio: a chunk goes out when the chunk before it has played (at `audio_speed`).
             speed = timing.audio_speed or (1.0 if pacing.realtime_audio else None)
-            fmt = formats.format_of(self.settings.output_format)
-            played = formats.duration_ms(len(base64.b64decode(event["delta"])), fmt) / 1000
-            delay = played / speed if speed else pacing.between_deltas
+            delay = previous_audio / speed if speed else pacing.between_deltas
         else:
             delay = 1 / timing.tokens_per_second if timing.tokens_per_second else pacing.between_deltas
         if timing.jitter and delay:

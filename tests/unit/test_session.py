@@ -541,15 +541,20 @@ def test_reply_timing_paces_deltas_with_seeded_jitter() -> None:
 
 
 def test_audio_speed_paces_audio_at_its_play_rate() -> None:
-    d = Driver(ScriptedResponder([Reply((Message("hello there friend"),), timing=Timing(audio_speed=2.0))]))
+    text = "hello there my good friend, how are you today?"
+    d = Driver(ScriptedResponder([Reply((Message(text),), timing=Timing(audio_speed=2.0))]))
     d.send({"type": "response.create"})
-    played_ms = 0.0
-    for _ in range(2000):
+    chunks_ms: list[float] = []
+    arrivals: list[float] = []
+    for _ in range(5000):
         for event in d.pump():
             if event["type"] == "response.output_audio.delta":
-                played_ms += codecs.duration_ms(len(base64.b64decode(event["delta"])), "audio/pcm")
+                chunks_ms.append(codecs.duration_ms(len(base64.b64decode(event["delta"])), "audio/pcm"))
+                arrivals.append((d.clock.now() - 1_785_000_000.0) * 1000)
         if not d.session.busy:
             break
-        d.clock.advance(0.01)
-    elapsed_ms = (d.clock.now() - 1_785_000_000.0) * 1000
-    assert played_ms > 1000 and abs(elapsed_ms - played_ms / 2) < 200  # twice as fast as it plays
+        d.clock.advance(0.001)
+    assert sum(chunks_ms) > 1000
+    # Each chunk goes out when the one before it has played, at twice the playing speed.
+    for k in range(1, len(chunks_ms)):
+        assert abs((arrivals[k] - arrivals[k - 1]) - chunks_ms[k - 1] / 2) <= 2
