@@ -64,7 +64,7 @@ async def paced_jitter(answer_seconds: float) -> None:
     from mockserver.runner import start_in_thread
     from mockserver.state import ServerConfig, ServerState
 
-    words = int(answer_seconds / 0.45)  # the codec speaks about 2.2 words a second of this text
+    words = int(answer_seconds / 0.3)  # the codec speaks this text at about 3.3 words a second
     text = " ".join(SENTENCE.split() * (words // 14 + 1))[: words * 6]
     state = ServerState(ServerConfig(pacing=Pacing(realtime_audio=True)),
                         responder=lambda: ScriptedResponder([Reply((Message(text),))]))

@@ -20,7 +20,10 @@ def _serve(args: argparse.Namespace) -> int:
     from mockserver.runner import uvicorn_config
     from mockserver.state import ServerConfig, ServerState
 
-    config = ServerConfig(seed=args.seed, session_seconds=args.session_seconds)
+    from mockserver.protocol.responses import Pacing
+
+    pacing = Pacing(first_delta=args.first_delta_ms / 1000, realtime_audio=args.realtime_audio)
+    config = ServerConfig(seed=args.seed, session_seconds=args.session_seconds, pacing=pacing)
     state = ServerState(config)
     if args.scenario:
         from mockserver.protocol.faults import Fault
@@ -89,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=0, help="seed of the id generator (default 0)")
     serve.add_argument("--session-seconds", type=float, default=3600,
                        help="maximum session duration before session_expired (default 3600, as live)")
+    serve.add_argument("--realtime-audio", action="store_true",
+                       help="send output audio at the rate it plays (default: as fast as the client reads)")
+    serve.add_argument("--first-delta-ms", type=float, default=0.0,
+                       help="hold each response's first delta this long (default 0)")
     serve.add_argument("--scenario", type=Path, help="a scenario file (YAML or JSON): what the model answers "
                        "in every scope that loads none of its own (default: the built-in echo scenario)")
     serve.add_argument("--tls-cert", help="PEM certificate: serve https/wss (the Node SDK's WebSocket needs wss)")
