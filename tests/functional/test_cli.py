@@ -50,23 +50,30 @@ def test_schemas_check_fails_on_drift(tmp_path: Path) -> None:
     assert "generated/realtime/server/error.json" in result.stdout
 
 
-def test_serve_starts_on_the_given_port_and_answers() -> None:
+def _serve(*args: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`realtime-mock serve` on a free port, once it answers its health check."""
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(["realtime-mock", "serve", "--port", str(port), "--log-level", "warning"],
+    proc = subprocess.Popen(["realtime-mock", "serve", "--port", str(port), "--log-level", "warning", *args],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_mock/health", timeout=2).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                output = proc.stdout.read().decode() if proc.stdout else ""
+                raise AssertionError(f"server did not start: {output}") from None
+            time.sleep(0.05)  # real time is the point: waiting for a real process to listen
+
+
+def test_serve_starts_on_the_given_port_and_answers() -> None:
+    proc, port = _serve()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_mock/health", timeout=2) as response:
-                    body = json.loads(response.read())
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    output = proc.stdout.read().decode() if proc.stdout else ""
-                    raise AssertionError(f"server did not start: {output}") from None
-                time.sleep(0.05)  # real time is the point: waiting for a real process to listen
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_mock/health", timeout=2) as response:
+            body = json.loads(response.read())
         assert body == {"status": "ok", "version": __version__, "schemas_sdk": "openai==3.51.0"}
     finally:
         proc.terminate()
@@ -80,19 +87,8 @@ def test_serve_with_a_scenario_file(tmp_path: Path) -> None:
 
     scenario = tmp_path / "s.yaml"
     scenario.write_text("name: fixed\nrules:\n  - reply: {text: Always this.}\n")
-    port = _free_port()
-    proc = subprocess.Popen(["realtime-mock", "serve", "--port", str(port), "--log-level", "warning",
-                             "--scenario", str(scenario)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc, port = _serve("--scenario", str(scenario))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_mock/health", timeout=2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.05)  # waiting for a real process to listen
-
         async def turn() -> str:
             client = AsyncOpenAI(api_key="sk-test", base_url=f"http://127.0.0.1:{port}/v1")
             async with client.realtime.connect(model="gpt-realtime") as conn:
