@@ -1,4 +1,4 @@
-"""`realtime-mock`: serve | schemas generate | schemas check."""
+"""`realtime-mock`: serve | record | replay | conformance | migrate | schemas generate | schemas check."""
 
 from __future__ import annotations
 
@@ -101,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", help="PEM certificate: serve https/wss (the Node SDK's WebSocket needs wss)")
     serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
     serve.set_defaults(func=_serve)
+
+    from mockserver.recorder import add_record_arguments, record_command
+    from mockserver.replayer import add_replay_arguments, replay_command
+
+    record = commands.add_parser("record", help="a recording proxy: relay an app to a Realtime server (live or a "
+                                 "mock), writing one cassette per connection")
+    add_record_arguments(record)
+    record.set_defaults(func=record_command)
+
+    replay = commands.add_parser("replay", help="serve recorded cassettes back to an app, reporting what differs")
+    add_replay_arguments(replay)
+    replay.set_defaults(func=replay_command)
 
     schemas = commands.add_parser("schemas", help="generate or check schemas/ from the official SDK")
     actions = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")

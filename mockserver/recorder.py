@@ -1,0 +1,348 @@
+"""`realtime-mock record`: a recording proxy between an app and a Realtime server (the live API or a mock).
+
+The app points its SDK here (`AsyncOpenAI(base_url="http://127.0.0.1:P/v1")`); every WebSocket session on
+`/v1/realtime` or `/v1/realtime/translations` is relayed to the same path and query on the upstream, and
+written to its own cassette (conformance/cassette.py) as it happens: each frame is recorded, and flushed,
+before it is passed on, so the file is always at least as far along as either side. A refused upgrade is
+answered as the upstream answered it and recorded as an HTTP leg. The Realtime REST calls
+(`client_secrets`, `calls`, `sessions`, ...) are proxied too, one cassette per request.
+
+Secrets stay out of the files: `Authorization` and key-bearing headers are never written, keys in the
+query are dropped, and ephemeral keys (`ek_...`) in bodies become `ek_redacted`.
+
+Two tasks per session, one per direction, each ending when its side closes; the close code and reason
+are passed on to the other side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+from conformance.cassette import SUFFIX, Cassette, CassetteWriter, HttpLeg, client_frame, safe_headers, safe_query
+from mockserver import __version__
+from mockserver.runner import MAX_FRAME_BYTES
+
+WEBSOCKET_PATHS = ("/v1/realtime", "/v1/realtime/translations")
+REST_PATHS = ("/v1/realtime/client_secrets", "/v1/realtime/translations/client_secrets", "/v1/realtime/calls",
+              *(f"/v1/realtime/calls/{{call_id}}/{action}" for action in ("accept", "reject", "refer", "hangup")),
+              "/v1/realtime/sessions", "/v1/realtime/transcription_sessions")
+REST_TIMEOUT = 120.0  # seconds for an upstream REST answer
+CLOSE_GRACE = 5.0  # seconds the other direction gets to finish once one side has closed
+BROWSER_KEY_PREFIX = "openai-insecure-api-key."  # a browser client's key, offered as a subprotocol
+BROWSER_BETA = "openai-beta.realtime-v1"  # a browser client's `OpenAI-Beta: realtime=v1`
+# Not passed on to the upstream: hop-by-hop headers, and what the HTTP client sets itself.
+_NOT_FORWARDED = frozenset({"host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade",
+                            "te", "trailer", "accept-encoding", "proxy-authorization", "proxy-connection"})
+# Not passed back to the app: the body is sent decoded, and uvicorn writes its own date and server.
+_NOT_RETURNED = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive",
+                           "date", "server"})
+_EPHEMERAL_IN_TEXT = re.compile(r"\bek_[A-Za-z0-9_]{8,}")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where the recorder relays to: a WebSocket base and the HTTP base derived from it."""
+
+    websocket_base: str  # e.g. wss://api.openai.com/v1
+    http_base: str  # e.g. https://api.openai.com/v1
+    host: str  # host[:port] only (never credentials): named in each cassette's `source`
+
+    @classmethod
+    def parse(cls, url: str) -> Upstream:
+        parts = urlsplit(url)
+        websocket = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}.get(parts.scheme.lower())
+        if websocket is None or not parts.hostname:
+            raise ValueError(f"the upstream must be a ws://, wss://, http:// or https:// URL, not {url!r}")
+        netloc = parts.netloc.rpartition("@")[2]
+        path = parts.path.rstrip("/") or "/v1"  # a bare host means the API's /v1
+        http = "http" if websocket == "ws" else "https"
+        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        return cls(f"{websocket}://{netloc}{path}", f"{http}://{netloc}{path}", host)
+
+    def websocket_url(self, path: str, query: str) -> str:
+        return self.websocket_base + path.removeprefix("/v1") + (f"?{query}" if query else "")
+
+    def http_url(self, path: str, query: str) -> str:
+        return self.http_base + path.removeprefix("/v1") + (f"?{query}" if query else "")
+
+
+class Recorder:
+    """What the recorder app knows: the upstream, where cassettes go, the key to use instead of the app's."""
+
+    def __init__(self, upstream: str, out_dir: Path, api_key: str | None) -> None:
+        self.upstream = Upstream.parse(upstream)
+        self.out_dir = out_dir
+        self.api_key = api_key
+        self._counter = itertools.count(1)
+
+    def cassette_path(self, endpoint: str) -> Path:
+        """A new file: UTC timestamp, a counter, the endpoint (so that names sort in the order recorded)."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", endpoint.removeprefix("/v1/")).strip("_")[:60] or "root"
+        while True:
+            path = self.out_dir / f"{stamp}-{next(self._counter):04d}-{slug}{SUFFIX}"
+            if not path.exists():
+                return path
+
+    def cassette(self, endpoint: str, query: dict[str, str], user_agent: str | None) -> Cassette:
+        return Cassette(endpoint=endpoint, query=safe_query(query), sdk=user_agent, mock_version=__version__,
+                        source=f"recorded through realtime-mock record from {self.upstream.host}",
+                        recorded_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
+
+    def authorization(self, given: str | None) -> str | None:
+        return f"Bearer {self.api_key}" if self.api_key else given
+
+
+def create_recorder_app(upstream: str, out_dir: Path, api_key: str | None) -> Starlette:
+    """The recording proxy; ValueError if `upstream` is not a ws(s)/http(s) URL."""
+    recorder = Recorder(upstream, out_dir, api_key)
+    app = Starlette(routes=[
+        *(WebSocketRoute(path, _relay_websocket) for path in WEBSOCKET_PATHS),
+        *(Route(path, _relay_rest, methods=["POST"]) for path in REST_PATHS),
+    ])
+    app.state.recorder = recorder
+    return app
+
+
+# --- WebSocket sessions ---------------------------------------------------------------------------------
+
+async def _relay_websocket(websocket: WebSocket) -> None:
+    recorder: Recorder = websocket.app.state.recorder
+    opened = time.monotonic()
+    path = websocket.url.path
+    offered: list[str] = list(websocket.scope.get("subprotocols") or [])
+    headers = _upstream_websocket_headers(recorder, websocket.headers.get("authorization"),
+                                          websocket.headers.get("openai-beta"), offered)
+    user_agent = websocket.headers.get("user-agent")
+    cassette = recorder.cassette(path, dict(websocket.query_params), user_agent)
+    recorded_headers = safe_headers({**dict(headers), **({"user-agent": user_agent} if user_agent else {})})
+    try:
+        upstream = await connect(recorder.upstream.websocket_url(path, websocket.url.query),
+                                 additional_headers=headers, user_agent_header=user_agent,
+                                 max_size=MAX_FRAME_BYTES)
+    except InvalidStatus as exc:  # the upstream refused the upgrade: refuse the app the same way
+        answer = exc.response
+        answer_body = bytes(answer.body)
+        answer_headers = {k.lower(): v for k, v in answer.headers.raw_items()}
+        _record_refusal(recorder, cassette, HttpLeg(
+            time.monotonic() - opened, "GET", path, answer.status_code, None,
+            _recorded_body(answer_body, answer_headers.get("content-type")), recorded_headers, answer_headers))
+        await _deny(websocket, answer.status_code, answer_body, answer_headers.get("content-type"))
+        return
+    except (WebSocketException, OSError, TimeoutError) as exc:  # unreachable, or no WebSocket there
+        body = _gateway_error(recorder, exc)
+        _record_refusal(recorder, cassette, HttpLeg(time.monotonic() - opened, "GET", path, 502, None,
+                                                    json.loads(body), recorded_headers,
+                                                    {"content-type": "application/json"}))
+        await _deny(websocket, 502, body, "application/json")
+        return
+    writer: CassetteWriter | None = None
+    try:
+        await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+        writer = CassetteWriter(recorder.cassette_path(path), cassette)
+        await _pump(websocket, upstream, writer, opened)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the app went away during the upgrade
+    finally:
+        if writer is not None:
+            writer.close()
+        await upstream.close()
+
+
+def _upstream_websocket_headers(recorder: Recorder, authorization: str | None, beta: str | None,
+                                offered: Sequence[str]) -> list[tuple[str, str]]:
+    """The app's Authorization (or the recorder's key) and OpenAI-Beta; a browser client's subprotocols
+    (`openai-insecure-api-key.<key>`, `openai-beta.realtime-v1`) become those headers."""
+    if authorization is None:
+        key = next((p.removeprefix(BROWSER_KEY_PREFIX) for p in offered if p.startswith(BROWSER_KEY_PREFIX)), None)
+        authorization = f"Bearer {key}" if key else None
+    if beta is None and BROWSER_BETA in offered:
+        beta = "realtime=v1"
+    authorization = recorder.authorization(authorization)
+    headers = [("Authorization", authorization)] if authorization else []
+    return headers + ([("OpenAI-Beta", beta)] if beta else [])
+
+
+async def _pump(websocket: WebSocket, upstream: ClientConnection, writer: CassetteWriter, opened: float) -> None:
+    """Relay frames both ways, recording each before passing it on, until one side closes."""
+
+    async def from_app() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                await upstream.close(_sendable(message.get("code")), message.get("reason") or "")
+                return
+            text = message.get("text")
+            frame: str | bytes = text if text is not None else message.get("bytes") or b""
+            writer.frame(time.monotonic() - opened, "client", client_frame(frame))
+            try:
+                await upstream.send(frame)
+            except ConnectionClosed:
+                return  # the upstream is closing: from_upstream passes its close on
+
+    async def from_upstream() -> None:
+        try:
+            while True:
+                frame = await upstream.recv()
+                writer.frame(time.monotonic() - opened, "server", client_frame(frame))
+                if isinstance(frame, str):
+                    await websocket.send_text(frame)
+                else:
+                    await websocket.send_bytes(frame)
+        except ConnectionClosed as exc:
+            if exc.rcvd is not None:
+                code, reason = _sendable(exc.rcvd.code), exc.rcvd.reason
+            else:
+                code, reason = 1011, "realtime-mock record: the upstream connection was lost"
+            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                await websocket.close(code, reason)
+        except (RuntimeError, OSError, WebSocketDisconnect):
+            return  # the app is gone: from_app passes its close on
+
+    tasks = [asyncio.create_task(from_app()), asyncio.create_task(from_upstream())]
+    try:
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if pending:
+            await asyncio.wait(pending, timeout=CLOSE_GRACE)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _sendable(code: int | None) -> int:
+    """A close code that may go in a close frame (1005 "none given" and 1006 "lost" may not)."""
+    if code is not None and (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+        return code
+    return 1000 if code in (None, 1005) else 1001
+
+
+def _record_refusal(recorder: Recorder, cassette: Cassette, leg: HttpLeg) -> None:
+    writer = CassetteWriter(recorder.cassette_path(cassette.endpoint), cassette)
+    try:
+        writer.http(leg)
+    finally:
+        writer.close()
+
+
+async def _deny(websocket: WebSocket, status: int, body: bytes, content_type: str | None) -> None:
+    try:
+        await websocket.send_denial_response(Response(body, status_code=status, media_type=content_type))
+    except RuntimeError:  # a server without the denial-response extension: refuse plainly (403)
+        with contextlib.suppress(RuntimeError, OSError):
+            await websocket.close()
+
+
+def _gateway_error(recorder: Recorder, exc: Exception) -> bytes:
+    # Not str(exc): it may quote the URL, whose query could hold a key.
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+    message = f"realtime-mock record: could not reach the upstream {recorder.upstream.host}: {detail}"
+    return json.dumps({"error": {"message": message, "type": "realtime_mock_record_error", "param": None,
+                                 "code": "upstream_unreachable"}}).encode()
+
+
+# --- REST -------------------------------------------------------------------------------------------------
+
+async def _relay_rest(request: Request) -> Response:
+    import httpx2  # installed with the openai SDK
+
+    recorder: Recorder = request.app.state.recorder
+    opened = time.monotonic()
+    path = request.url.path
+    body = await request.body()
+    headers = _upstream_rest_headers(recorder, request.headers.items())
+    try:
+        async with httpx2.AsyncClient(timeout=REST_TIMEOUT) as client:
+            answer = await client.post(recorder.upstream.http_url(path, request.url.query), content=body,
+                                       headers=headers)
+        status, content = answer.status_code, answer.content
+        answer_headers = {k.lower(): v for k, v in answer.headers.items()}
+    except httpx2.HTTPError as exc:
+        status, content = 502, _gateway_error(recorder, exc)
+        answer_headers = {"content-type": "application/json"}
+    cassette = recorder.cassette(path, dict(request.query_params), request.headers.get("user-agent"))
+    writer = CassetteWriter(recorder.cassette_path(path), cassette)
+    try:
+        writer.http(HttpLeg(time.monotonic() - opened, "POST", path, status,
+                            _recorded_body(body, request.headers.get("content-type")),
+                            _recorded_body(content, answer_headers.get("content-type")),
+                            safe_headers(dict(headers)), answer_headers))
+    finally:
+        writer.close()
+    returned = {k: v for k, v in answer_headers.items() if k not in _NOT_RETURNED}
+    return Response(content, status_code=status, headers=returned)
+
+
+def _upstream_rest_headers(recorder: Recorder, given: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    headers = [(k, v) for k, v in given if k.lower() not in _NOT_FORWARDED and k.lower() != "authorization"]
+    authorization = recorder.authorization(next((v for k, v in given if k.lower() == "authorization"), None))
+    return headers + ([("authorization", authorization)] if authorization else [])
+
+
+def _recorded_body(raw: bytes, content_type: str | None) -> Any:
+    """A body as the cassette keeps it: JSON when it says so, else text, else its length."""
+    if not raw:
+        return None
+    if "json" in (content_type or "").lower():
+        with contextlib.suppress(ValueError):
+            return json.loads(raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"binary_body_bytes": len(raw)}
+    return _EPHEMERAL_IN_TEXT.sub("ek_redacted", text)
+
+
+# --- the command ------------------------------------------------------------------------------------------
+
+def app_config(app: Starlette, *, host: str = "127.0.0.1", port: int = 8000,
+               log_level: str = "info") -> uvicorn.Config:
+    """uvicorn settings for an app of realtime-mock's own (as `runner.uvicorn_config`, for any app)."""
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off", http="httptools",
+                          ws="websockets-sansio", ws_max_size=MAX_FRAME_BYTES)
+
+
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--upstream", required=True,
+                        help="the server to record, as a WebSocket base URL (wss://api.openai.com/v1, "
+                        "ws://127.0.0.1:8000/v1); REST calls go to its http(s) twin")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the cassettes (one per connection)")
+    parser.add_argument("--api-key", help="send the upstream this key instead of the app's (never recorded)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def record_command(args: argparse.Namespace) -> int:
+    try:
+        app = create_recorder_app(args.upstream, args.out, args.api_key)
+    except ValueError as exc:
+        print(f"realtime-mock: {exc}", file=sys.stderr)
+        return 2
+    upstream = app.state.recorder.upstream
+    print(f"realtime-mock record: point the app at http://{args.host}:{args.port}/v1; relaying to "
+          f"{upstream.websocket_base}; cassettes go to {args.out}", file=sys.stderr)
+    uvicorn.Server(app_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
+    return 0
