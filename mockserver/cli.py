@@ -17,13 +17,12 @@ def _default_schemas_dir() -> Path:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from mockserver.protocol.responses import Pacing
     from mockserver.runner import uvicorn_config
     from mockserver.state import ServerConfig, ServerState
 
-    from mockserver.protocol.responses import Pacing
-
     pacing = Pacing(first_delta=args.first_delta_ms / 1000, realtime_audio=args.realtime_audio)
-    config = ServerConfig(seed=args.seed, session_seconds=args.session_seconds, pacing=pacing)
+    config = ServerConfig(seed=args.seed, session_seconds=args.session_seconds, pacing=pacing, beta=args.beta)
     state = ServerState(config)
     if args.scenario:
         from mockserver.protocol.faults import Fault
@@ -98,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="hold each response's first delta this long (default 0)")
     serve.add_argument("--scenario", type=Path, help="a scenario file (YAML or JSON): what the model answers "
                        "in every scope that loads none of its own (default: the built-in echo scenario)")
+    serve.add_argument("--beta", choices=["reject", "shim"], default="reject",
+                       help="the retired beta interface (OpenAI-Beta: realtime=v1): reject it as live does (default), "
+                            "or serve it through a translation layer over the GA session")
     serve.add_argument("--tls-cert", help="PEM certificate: serve https/wss (the Node SDK's WebSocket needs wss)")
     serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
     serve.set_defaults(func=_serve)

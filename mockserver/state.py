@@ -12,7 +12,7 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mockserver.journal import Journal
 from mockserver.protocol.clock import Clock, SystemClock
@@ -37,6 +37,9 @@ class ServerConfig:
     ping_interval: float = 20.0  # the live server pings every ~20.3 s (reference 1.1)
     key_is_valid: Callable[[str], bool] = lambda key: True  # any bearer key by default
     admin_token: str | None = None  # None: the admin API answers loopback clients only
+    # The retired beta interface (`OpenAI-Beta: realtime=v1`): "reject" it as live does now
+    # (`beta_api_shape_disabled`, close 4000), or "shim" it over the GA session (mockserver/beta.py).
+    beta: Literal["reject", "shim"] = "reject"
 
 
 def builtin_scenario() -> Responder:

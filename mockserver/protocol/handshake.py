@@ -28,6 +28,7 @@ class Handshake:
     intent: str | None = None
     error: ApiError | None = None
     close_code: int | None = None
+    beta: bool = False  # `OpenAI-Beta: realtime=v1`, served by the beta shim (`ServerConfig.beta = "shim"`)
 
     @property
     def close_reason(self) -> str:
@@ -73,9 +74,16 @@ def invalid_intent(intent: str) -> ApiError:
                     code="invalid_value", param="intent")
 
 
+def beta_model_unsupported(model: str) -> ApiError:  # the mock's own wording: live serves no beta at all
+    from mockserver.beta import BETA_MODELS
+
+    return ApiError(f'Model "{model}" is not served with the Realtime Beta API (OpenAI-Beta: realtime=v1). '
+                    f"Beta models: {', '.join(BETA_MODELS)}.", code="invalid_model")
+
+
 def check(query: Mapping[str, str], headers: Mapping[str, str], offered: Sequence[str], *,
-          key_is_valid: Callable[[str], bool] = lambda key: True) -> Handshake:
-    """Judge an upgrade request. Header names are lower case (ASGI)."""
+          key_is_valid: Callable[[str], bool] = lambda key: True, beta: str = "reject") -> Handshake:
+    """Judge an upgrade request. Header names are lower case (ASGI). `beta`: "reject" or "shim" the beta header."""
     subprotocol = "realtime" if "realtime" in offered else None
     api_key = _bearer(headers.get("authorization", ""))
     if api_key is None:
@@ -88,7 +96,9 @@ def check(query: Mapping[str, str], headers: Mapping[str, str], offered: Sequenc
         return fail(missing_auth(), AUTH_FAILED)
     if not key_is_valid(api_key):
         return fail(invalid_api_key(api_key), AUTH_FAILED)
-    if headers.get("openai-beta", "").replace(" ", "").lower() == "realtime=v1" or "openai-beta.realtime-v1" in offered:
+    is_beta = (headers.get("openai-beta", "").replace(" ", "").lower() == "realtime=v1"
+               or "openai-beta.realtime-v1" in offered)
+    if is_beta and beta != "shim":
         return fail(beta_disabled(), BAD_REQUEST)
     model, call_id, intent = query.get("model"), query.get("call_id"), query.get("intent")
     if sum(v is not None for v in (call_id, intent)) + (model is not None and intent != "realtime") > 1:
@@ -96,12 +106,17 @@ def check(query: Mapping[str, str], headers: Mapping[str, str], offered: Sequenc
     if intent is not None and intent not in ("realtime", "transcription"):
         return fail(invalid_intent(intent), BAD_REQUEST)
     if call_id is not None or intent == "transcription":
-        return Handshake(subprotocol, api_key, call_id=call_id, intent=intent)
+        return Handshake(subprotocol, api_key, call_id=call_id, intent=intent, beta=is_beta)
     if not model:
         return fail(missing_model(), BAD_REQUEST)
     if not is_realtime_model(model):
         return fail(invalid_model(model), BAD_REQUEST)
-    return Handshake(subprotocol, api_key, model=model, intent=intent)
+    if is_beta:
+        from mockserver.beta import BETA_MODELS
+
+        if model not in BETA_MODELS:
+            return fail(beta_model_unsupported(model), BAD_REQUEST)
+    return Handshake(subprotocol, api_key, model=model, intent=intent, beta=is_beta)
 
 
 def _bearer(value: str) -> str | None:

@@ -15,6 +15,7 @@ import json
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from mockserver.beta import BetaSession
 from mockserver.journal import Journal
 from mockserver.protocol import handshake
 from mockserver.protocol.errors import ApiError
@@ -35,7 +36,7 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
         await websocket.send_denial_response(JSONResponse(body, status_code=refusal[0]))
         return
     judged = handshake.check(websocket.query_params, websocket.headers, websocket.scope.get("subprotocols", []),
-                             key_is_valid=state.config.key_is_valid)
+                             key_is_valid=state.config.key_is_valid, beta=state.config.beta)
     await websocket.accept(subprotocol=judged.subprotocol)
     error, code, reason = judged.error, judged.close_code, judged.close_reason if judged.error else ""
     if error is None and refusal is not None:
@@ -56,20 +57,26 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
     session, journal = state.open_session(judged.model, scope.name)
     close_code: int | None = None
     try:
-        close_code = await serve(websocket, session, journal, scope, state)
+        # A beta connection drives the same GA session through the beta translation layer.
+        close_code = await serve(websocket, BetaSession(session) if judged.beta else session, journal, scope, state)
     finally:
         state.close_session(session, journal, close_code)
 
 
-async def serve(websocket: WebSocket, session: Session, journal: Journal, scope: Scope,
+async def serve(websocket: WebSocket, session: Session | BetaSession, journal: Journal, scope: Scope,
                 state: ServerState) -> int | None:
-    """Run one session until either side closes; returns the close code the server sent (if it did)."""
+    """Run one session until either side closes; returns the close code the server sent (if it did).
+
+    `session` is the GA session, or for a beta connection its `BetaSession` wrapper: then faults,
+    the journal and observers see the beta events that cross the wire (observers get the GA core).
+    """
     wake = asyncio.Event()
     loop = asyncio.get_running_loop()
-    clock = session.clock
+    core = session.core if isinstance(session, BetaSession) else session
+    clock = core.clock
     injector = FaultInjector(lambda: scope.faults)
     session.stall_when = injector.should_stall
-    session_id = session.config["id"]
+    session_id = core.config["id"]
 
     async def read() -> None:
         try:
@@ -100,7 +107,7 @@ async def serve(websocket: WebSocket, session: Session, journal: Journal, scope:
             events = injector.apply(produced, now)
             for event in events:
                 journal.server(now, event)
-                state.observe(session, event)
+                state.observe(core, event)
                 await websocket.send_text(_dumps(event))
             if injector.expire:
                 injector.expire = False

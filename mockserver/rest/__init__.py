@@ -1,0 +1,1 @@
+"""REST endpoints of the mock under `/v1/` (each module exports its `ROUTES`)."""
