@@ -120,10 +120,12 @@ class ServerState:
         for scope in self.scopes.values():
             scope.reset(seed)
 
-    def open_session(self, model: str, scope_name: str | None = None) -> tuple[Session, Journal]:
+    def open_session(self, model: str, scope_name: str | None = None,
+                     kind: str = "realtime") -> tuple[Session, Journal]:
+        """A new session ("realtime", or "transcription" for `?intent=transcription`) in a scope."""
         scope = self.scope(scope_name)
         session = Session(model=model, ids=IdSource(scope.child_seed()), clock=self.clock,
-                          responder=scope.responder_factory(),
+                          responder=scope.responder_factory(), kind=kind,
                           limits=Limits(session_seconds=self.config.session_seconds, pacing=self.config.pacing))
         session_id = session.config["id"]
         scope.sessions[session_id] = session

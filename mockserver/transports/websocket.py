@@ -42,19 +42,19 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
     if error is None and refusal is not None:
         error, code = refusal[1], refusal[0]
         reason = f"{error.type}.{error.code}" if error.code else error.type
-    if error is None and (judged.call_id is not None or judged.intent == "transcription"):
-        # Sideband sockets and transcription sessions arrive with later issues; say so plainly.
-        kind = "call_id" if judged.call_id is not None else "intent"
-        error = ApiError(f"realtime-mock does not serve `{kind}` sessions yet.", code="unsupported_by_mock",
-                         param=kind)
+    if error is None and judged.call_id is not None:
+        # Sideband sockets of WebRTC and SIP calls arrive with the calls; say so plainly.
+        error = ApiError("realtime-mock does not serve `call_id` sessions yet.", code="unsupported_by_mock",
+                         param="call_id")
         code, reason = handshake.BAD_REQUEST, f"{error.type}.{error.code}"
     if error is not None:
         event = {"type": "error", "event_id": IdSource().event(), "error": error.payload()}
         await websocket.send_text(_dumps(event))
         await websocket.close(code or handshake.BAD_REQUEST, reason)
         return
-    assert judged.model is not None
-    session, journal = state.open_session(judged.model, scope.name)
+    transcription = judged.intent == "transcription"
+    session, journal = state.open_session(judged.model or "", scope.name,
+                                          kind="transcription" if transcription else "realtime")
     close_code: int | None = None
     try:
         # A beta connection drives the same GA session through the beta translation layer.

@@ -121,3 +121,24 @@ async def test_the_speech_codec_speaks_to_the_mock_in_real_time(start_mock: Star
             await asyncio.sleep(0.02)  # a quicker-than-real-time microphone; timing is the point
         events = await until(conn, "response.done")
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "You said: what time is it"
+
+
+async def test_transcription_session_over_the_socket(mock: RunningServer) -> None:
+    async with sdk_client(mock).realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        created = await conn.recv()
+        assert (created.type, created.session.type) == ("session.created", "transcription")
+        await conn.session.update(session={"type": "transcription", "audio": {"input": {
+            "transcription": {"model": "gpt-4o-mini-transcribe"}, "turn_detection": {"type": "server_vad"}}}})
+        await until(conn, "session.updated")
+        await send_audio(conn, SILENCE + speak("Hello from the gateway probe.") + SILENCE)
+        events = await until(conn, TRANSCRIPTION + "completed")
+        await conn.response.create()
+        error = (await until(conn, "error"))[-1].error
+    names = [e.type for e in events]
+    assert names[:5] == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
+                         "input_audio_buffer.committed", "conversation.item.added", "conversation.item.done"]
+    deltas = [e.delta for e in events if e.type == TRANSCRIPTION + "delta"]
+    assert len(deltas) > 3 and "".join(deltas) == "Hello from the gateway probe."
+    assert events[-1].usage.type == "tokens"
+    assert not [n for n in names if n.startswith("response.")]
+    assert error.message == "Responses are not supported in transcription sessions."
