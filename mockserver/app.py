@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 from mockserver import control
-from mockserver.rest import beta_sessions
+from mockserver.rest import beta_sessions, client_secrets
 from mockserver.state import ServerState
 from mockserver.transports.websocket import realtime_endpoint
 
@@ -14,6 +14,7 @@ from mockserver.transports.websocket import realtime_endpoint
 def create_app(state: ServerState | None = None) -> Starlette:
     app = Starlette(routes=[
         *control.ROUTES,
+        *client_secrets.ROUTES,
         *beta_sessions.ROUTES,  # beta REST: 404 unless ServerConfig.beta == "shim"
         WebSocketRoute("/v1/realtime", realtime_endpoint),
     ])

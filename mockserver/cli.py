@@ -116,6 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_arguments(replay)
     replay.set_defaults(func=replay_command)
 
+    from conformance.commands import (
+        add_conformance_arguments,
+        add_migrate_arguments,
+        conformance_command,
+        migrate_command,
+    )
+
+    conformance = commands.add_parser("conformance", help="replay cassettes against the mock or a URL and report "
+                                      "drift between the recording, the target and the SDK's schemas")
+    add_conformance_arguments(conformance)
+    conformance.set_defaults(func=conformance_command)
+    migrate = commands.add_parser("migrate", help="what an app's recorded beta traffic must change for GA")
+    add_migrate_arguments(migrate)
+    migrate.set_defaults(func=migrate_command)
+
     schemas = commands.add_parser("schemas", help="generate or check schemas/ from the official SDK")
     actions = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, func, text in (("generate", _schemas_generate, "regenerate schemas/ from the pinned SDK"),

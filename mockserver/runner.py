@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import uvicorn
@@ -52,13 +53,20 @@ class RunningServer:
 
 def start_in_thread(state: ServerState | None = None, *, host: str = "127.0.0.1", port: int = 0,
                     tls: tuple[str, str] | None = None) -> RunningServer:
-    """Start a server on a background thread and return once it accepts connections."""
+    """Start the mock on a background thread and return once it accepts connections."""
     state = state or ServerState()
+    return start_app_in_thread(lambda port_: uvicorn_config(state, host=host, port=port_, tls=tls), state,
+                               host=host, port=port, tls=tls is not None)
+
+
+def start_app_in_thread(config_for: Callable[[int], uvicorn.Config], state: ServerState, *,
+                        host: str = "127.0.0.1", port: int = 0, tls: bool = False) -> RunningServer:
+    """Serve any uvicorn config (the mock, the recorder, the replayer) on a thread, on `port` or a free one."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    config = uvicorn_config(state, host=host, port=sock.getsockname()[1], tls=tls)
-    config.load()  # builds the SSL context before serving on our own socket
+    config = config_for(sock.getsockname()[1])
+    config.load()  # builds the app and the SSL context before serving on our own socket
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
 
@@ -75,4 +83,4 @@ def start_in_thread(state: ServerState | None = None, *, host: str = "127.0.0.1"
         if not thread.is_alive():
             raise RuntimeError("realtime-mock failed to start")
         threading.Event().wait(0.005)  # uvicorn offers no start callback; poll its flag
-    return RunningServer(state, host, sock.getsockname()[1], loop, server, thread, tls=tls is not None)
+    return RunningServer(state, host, sock.getsockname()[1], loop, server, thread, tls=tls)

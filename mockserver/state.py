@@ -22,6 +22,7 @@ from mockserver.protocol.responder import Responder
 from mockserver.protocol.responses import Pacing
 from mockserver.protocol.session import Limits, Session
 from mockserver.protocol.session_config import SESSION_SECONDS
+from mockserver.rest.client_secrets import ClientSecret
 
 DEFAULT_SCOPE = "default"
 SCOPE_HEADER = "x-mock-scope"
@@ -104,6 +105,7 @@ class ServerState:
         # Called with (session, event) for every server event a transport sends.
         self.observers: list[Callable[[Session, dict[str, Any]], None]] = []
         self._wakers: dict[str, Callable[[], None]] = {}  # session id -> wake its transport
+        self.client_secrets: dict[str, ClientSecret] = {}  # ek_ value -> what it was minted for
 
     @property
     def sessions(self) -> dict[str, Session]:
@@ -120,12 +122,13 @@ class ServerState:
         for scope in self.scopes.values():
             scope.reset(seed)
 
-    def open_session(self, model: str, scope_name: str | None = None,
-                     kind: str = "realtime") -> tuple[Session, Journal]:
-        """A new session ("realtime", or "transcription" for `?intent=transcription`) in a scope."""
+    def open_session(self, model: str, scope_name: str | None = None, kind: str = "realtime",
+                     initial: dict[str, Any] | None = None) -> tuple[Session, Journal]:
+        """A new session ("realtime", or "transcription" for `?intent=transcription`) in a scope,
+        configured with `initial` (a client secret's session) before `session.created`."""
         scope = self.scope(scope_name)
         session = Session(model=model, ids=IdSource(scope.child_seed()), clock=self.clock,
-                          responder=scope.responder_factory(), kind=kind,
+                          responder=scope.responder_factory(), kind=kind, initial=initial,
                           limits=Limits(session_seconds=self.config.session_seconds, pacing=self.config.pacing))
         session_id = session.config["id"]
         scope.sessions[session_id] = session
@@ -148,6 +151,15 @@ class ServerState:
             if session_id in scope.journals:
                 return scope, scope.sessions.get(session_id), scope.journals[session_id]
         return None
+
+    def secret(self, key: str) -> ClientSecret | None:
+        """The client secret behind an `ek_` key, while it has not expired."""
+        found = self.client_secrets.get(key)
+        return found if found is not None and self.clock.now() < found.expires_at else None
+
+    def key_is_valid(self, key: str) -> bool:
+        """Ephemeral keys must have been minted here and not have expired; other keys as configured."""
+        return self.secret(key) is not None if key.startswith("ek_") else self.config.key_is_valid(key)
 
     def register_waker(self, session_id: str, wake: Callable[[], None] | None) -> None:
         if wake is None:

@@ -82,8 +82,13 @@ def beta_model_unsupported(model: str) -> ApiError:  # the mock's own wording: l
 
 
 def check(query: Mapping[str, str], headers: Mapping[str, str], offered: Sequence[str], *,
-          key_is_valid: Callable[[str], bool] = lambda key: True, beta: str = "reject") -> Handshake:
-    """Judge an upgrade request. Header names are lower case (ASGI). `beta`: "reject" or "shim" the beta header."""
+          key_is_valid: Callable[[str], bool] = lambda key: True, beta: str = "reject",
+          secret: Callable[[str], tuple[str, str | None] | None] = lambda key: None) -> Handshake:
+    """Judge an upgrade request. Header names are lower case (ASGI). `beta`: "reject" or "shim" the beta header.
+
+    `secret(key)` gives (session type, model) when the key is a client secret: then the secret's session
+    type stands in for a missing `intent` and its model for a missing `model` (reference 1.1, 1.6).
+    """
     subprotocol = "realtime" if "realtime" in offered else None
     api_key = _bearer(headers.get("authorization", ""))
     if api_key is None:
@@ -101,6 +106,13 @@ def check(query: Mapping[str, str], headers: Mapping[str, str], offered: Sequenc
     if is_beta and beta != "shim":
         return fail(beta_disabled(), BAD_REQUEST)
     model, call_id, intent = query.get("model"), query.get("call_id"), query.get("intent")
+    minted = secret(api_key)
+    if minted is not None and call_id is None and intent is None and model is None:
+        kind, minted_model = minted
+        if kind == "transcription":
+            intent = "transcription"
+        else:
+            model = minted_model or "gpt-realtime"
     if sum(v is not None for v in (call_id, intent)) + (model is not None and intent != "realtime") > 1:
         return fail(too_many_targets(), BAD_REQUEST)
     if intent is not None and intent not in ("realtime", "transcription"):

@@ -28,6 +28,8 @@ NUMERIC_RANGES: dict[str, dict[str, float | int]] = {
     # turn detection threshold and truncation retention ratio: 0-1 [SPEC].
     "threshold": {"minimum": 0, "maximum": 1},
     "retention_ratio": {"minimum": 0, "maximum": 1},
+    # client secrets: expires_after.seconds 10-7200 [SPEC; reference 1.6]
+    "seconds": {"minimum": 10, "maximum": 7200},
 }
 
 # The audio format objects: the live API asks for `rate` on `audio/pcm` ("omitting rate on output

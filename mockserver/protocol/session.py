@@ -123,7 +123,8 @@ def close_not_supported() -> ApiError:  # "only supported for translation sessio
 
 class Session:
     def __init__(self, *, model: str, ids: IdSource, clock: Clock, responder: Responder | None = None,
-                 limits: Limits | None = None, surface: str = "realtime", kind: str = "realtime") -> None:
+                 limits: Limits | None = None, surface: str = "realtime", kind: str = "realtime",
+                 initial: dict[str, Any] | None = None) -> None:
         self.ids = ids
         self.clock = clock
         self.responder: Responder = responder or EchoResponder()
@@ -136,6 +137,11 @@ class Session:
         self.config = (session_config.new_transcription_session(session_id=ids.session(), expires_at=expires)
                        if kind == "transcription" else
                        session_config.new_realtime_session(session_id=ids.session(), model=model, expires_at=expires))
+        if initial is not None and initial.get("type", "realtime") == kind:  # a client secret's configuration
+            if kind == "transcription":
+                self.config = session_config.apply_transcription_update(self.config, initial)
+            else:
+                self.config = session_config.apply_update(self.config, initial, audio_produced=False)
         self.conversation = Conversation(ids.conversation())
         self.close: Close | None = None
         self._outbox: deque[dict[str, Any]] = deque()

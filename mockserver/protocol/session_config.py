@@ -1,8 +1,9 @@
 """The realtime session object: its defaults and the update semantics of `session.update`.
 
 Defaults and key order are those of `session.created` in the live recordings. Update rules
-(reference 2.1): only the fields present change; `""` clears instructions, `[]` clears tools,
-`null` clears turn detection, transcription and noise reduction; `model` cannot change; the voice
+(reference 2.1): only the fields present change; `[]` clears tools, `null` clears turn detection,
+transcription and noise reduction; `""` does NOT clear instructions (the docs say it does; the live
+recordings show the instructions kept); `model` cannot change; the voice
 cannot change once the model has produced audio. A rejected update changes nothing.
 """
 
@@ -182,6 +183,10 @@ def apply_update(current: dict[str, Any], update: dict[str, Any], *, audio_produ
     for key in _REPLACED:
         if key in update:
             session[key] = copy.deepcopy(update[key])
+    if update.get("instructions") == "":
+        # The docs say "" clears the instructions; the live API keeps them (recording
+        # openai_ws.test_message_history_seeding: instructions "" in, the defaults back). The recording wins.
+        session["instructions"] = current["instructions"]
     if "tools" in update:
         session["tools"] = [normalize_tool(t) for t in update["tools"]]
     audio_in = update.get("audio", {}).get("input", {})

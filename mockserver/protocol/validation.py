@@ -131,18 +131,23 @@ class EventValidator:
             return [errors.invalid_type("type", "a string", event_type)]
         if event_type not in self._schema_of:
             return [errors.invalid_value("type", event_type, self.supported)]
-        validator, schema = _compiled(self._schema_of[event_type])
-        try:
-            if validator.is_valid(event):
-                return []
-            found = [p for e in validator.iter_errors(event) for p in _explain(e, schema)]
-        except RecursionError:  # absurdly deep nesting: the parser of the live API gives up too
-            return [errors.invalid_json("recursion limit exceeded")]
-        found.sort(key=lambda p: _order(event, p))
-        unique: dict[tuple[str | None, str | None], ApiError] = {}
-        for problem in found:
-            unique.setdefault((problem.error.code, problem.error.param), problem.error)
-        return list(unique.values())
+        return check_document(self._schema_of[event_type], event)
+
+
+def check_document(schema_path: str, document: dict[str, Any]) -> list[ApiError]:
+    """Every problem of a JSON document (an event, a REST body) against one of `schemas/`, in live words."""
+    validator, schema = _compiled(schema_path)
+    try:
+        if validator.is_valid(document):
+            return []
+        found = [p for e in validator.iter_errors(document) for p in _explain(e, schema)]
+    except RecursionError:  # absurdly deep nesting: the parser of the live API gives up too
+        return [errors.invalid_json("recursion limit exceeded")]
+    found.sort(key=lambda p: _order(document, p))
+    unique: dict[tuple[str | None, str | None], ApiError] = {}
+    for problem in found:
+        unique.setdefault((problem.error.code, problem.error.param), problem.error)
+    return list(unique.values())
 
 
 def _reject_constant(name: str) -> Any:

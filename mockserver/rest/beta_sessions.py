@@ -26,6 +26,7 @@ from mockserver.protocol import errors, handshake, session_config
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.validation import EventValidator
+from mockserver.rest.client_secrets import ClientSecret
 from mockserver.state import SCOPE_HEADER, SCOPE_QUERY, ServerState
 
 DEFAULT_TTL_SECONDS = 60  # "Currently, all tokens expire after one minute." [SDK beta session_create_response]
@@ -86,14 +87,18 @@ def _unprefixed(error: ApiError) -> ApiError:
     return ApiError(error.message.replace("'session.", "'"), type=error.type, code=error.code, param=param)
 
 
-def _client_secret(state: ServerState, ids: IdSource, expiry: dict[str, Any] | None) -> dict[str, Any] | ApiError:
+def _client_secret(state: ServerState, ids: IdSource, expiry: dict[str, Any] | None, *, kind: str,
+                   model: str | None, session: dict[str, Any]) -> dict[str, Any] | ApiError:
+    """A `client_secret` that really opens sessions (registered with the GA client secrets)."""
     seconds = (expiry or {}).get("seconds", DEFAULT_TTL_SECONDS)
     low, high = TTL_RANGE
     if not low <= seconds <= high:
         where = "client_secret.expires_after.seconds"
         return errors.out_of_range(where, seconds, low if seconds < low else high, integer=True, below=seconds < low)
     value = "ek_" + "".join(f"{ids.randint(0, 255):02x}" for _ in range(16))
-    return {"value": value, "expires_at": int(state.clock.now() + seconds)}
+    expires_at = state.clock.now() + seconds
+    state.client_secrets[value] = ClientSecret(value, expires_at, kind, model, session)
+    return {"value": value, "expires_at": int(expires_at)}
 
 
 def _ids(request: Request, state: ServerState) -> IdSource:
@@ -123,7 +128,8 @@ async def create_session(request: Request) -> Response:
         session = session_config.apply_update(session, update, audio_produced=False)
     except session_config.UpdateRejected as rejected:
         return error_response(400, rejected.error)
-    secret = _client_secret(state, ids, (body.get("client_secret") or {}).get("expires_after"))
+    secret = _client_secret(state, ids, (body.get("client_secret") or {}).get("expires_after"), kind="realtime",
+                            model=session["model"], session=update)
     if isinstance(secret, ApiError):
         return error_response(400, secret)
     return JSONResponse({**beta.session_to_beta(session, temperature), "client_secret": secret})
@@ -137,7 +143,8 @@ async def create_transcription_session(request: Request) -> Response:
     ids = _ids(request, state)
     given_vad = body.get("turn_detection", {})
     vad = session_config.normalize_turn_detection(beta.turn_detection_to_ga(given_vad))
-    secret = _client_secret(state, ids, (body.get("client_secret") or {}).get("expires_at"))
+    secret = _client_secret(state, ids, (body.get("client_secret") or {}).get("expires_at"), kind="transcription",
+                            model=None, session={"type": "transcription"})
     if isinstance(secret, ApiError):
         return error_response(400, _renamed_expiry(secret))
     return JSONResponse({

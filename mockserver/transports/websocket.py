@@ -35,8 +35,12 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
         body = {"error": {k: v for k, v in refusal[1].payload().items() if k != "event_id"}}
         await websocket.send_denial_response(JSONResponse(body, status_code=refusal[0]))
         return
+    def minted(key: str) -> tuple[str, str | None] | None:
+        found = state.secret(key)
+        return (found.kind, found.model) if found is not None else None
+
     judged = handshake.check(websocket.query_params, websocket.headers, websocket.scope.get("subprotocols", []),
-                             key_is_valid=state.config.key_is_valid, beta=state.config.beta)
+                             key_is_valid=state.key_is_valid, beta=state.config.beta, secret=minted)
     await websocket.accept(subprotocol=judged.subprotocol)
     error, code, reason = judged.error, judged.close_code, judged.close_reason if judged.error else ""
     if error is None and refusal is not None:
@@ -53,8 +57,10 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
         await websocket.close(code or handshake.BAD_REQUEST, reason)
         return
     transcription = judged.intent == "transcription"
+    secret = state.secret(judged.api_key or "")
     session, journal = state.open_session(judged.model or "", scope.name,
-                                          kind="transcription" if transcription else "realtime")
+                                          kind="transcription" if transcription else "realtime",
+                                          initial=secret.session if secret is not None else None)
     close_code: int | None = None
     try:
         # A beta connection drives the same GA session through the beta translation layer.

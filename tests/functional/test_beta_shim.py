@@ -218,7 +218,10 @@ async def test_journal_and_faults_see_beta_events(start_shim: StartShim) -> None
 
 
 async def test_browser_subprotocol_and_beta_errors(shim: RunningServer) -> None:
-    protocols = ["realtime", "openai-insecure-api-key.ek_123", "openai-beta.realtime-v1"]
+    from openai import AsyncOpenAI
+
+    minted = await AsyncOpenAI(api_key="sk-test", base_url=shim.base_url).realtime.client_secrets.create()
+    protocols = ["realtime", f"openai-insecure-api-key.{minted.value}", "openai-beta.realtime-v1"]
     url = f"{shim.websocket_base_url}/realtime?model={MODEL}"
     async with connect(url, subprotocols=protocols) as ws:  # type: ignore[arg-type]
         assert ws.subprotocol == "realtime"

@@ -237,7 +237,8 @@ async def test_invalid_key_when_keys_are_checked(start_mock: Start) -> None:
 
 
 async def test_browser_auth_by_subprotocol(mock: RunningServer) -> None:
-    protocols = ["realtime", "openai-insecure-api-key.ek_123", "openai-agents-sdk.0.20.0"]
+    key = (await sdk_client(mock).realtime.client_secrets.create()).value  # what a browser app is given
+    protocols = ["realtime", f"openai-insecure-api-key.{key}", "openai-agents-sdk.0.20.0"]
     async with connect(url(mock), subprotocols=protocols) as ws:  # type: ignore[arg-type]
         assert ws.subprotocol == "realtime"
         assert (await raw_until(ws, "session.created"))[0]["type"] == "session.created"

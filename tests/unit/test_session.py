@@ -558,3 +558,11 @@ def test_audio_speed_paces_audio_at_its_play_rate() -> None:
     # Each chunk goes out when the one before it has played, at twice the playing speed.
     for k in range(1, len(chunks_ms)):
         assert abs((arrivals[k] - arrivals[k - 1]) - chunks_ms[k - 1] / 2) <= 2
+
+
+def test_empty_instructions_keep_the_current_ones_as_live() -> None:
+    # Docs: "" clears; recording openai_ws.test_message_history_seeding: the defaults come back. It wins.
+    d = Driver()
+    before = d.session.config["instructions"]
+    updated = d.send({"type": "session.update", "session": {"type": "realtime", "instructions": ""}})[0]
+    assert updated["session"]["instructions"] == before
