@@ -353,7 +353,9 @@ class Session:
 
         fmt = self._input_format()
         text = transcribe(_pcm(audio, fmt))
-        if text is None and self.limits.unintelligible == "fail":
+        # What audio without words gives: the scenario's say (`unintelligible_audio`), else the server's.
+        unintelligible = getattr(self.responder, "unintelligible_audio", None) or self.limits.unintelligible
+        if text is None and unintelligible == "fail":
             self._outbox.append(failed(self.ids, item_id))
             return
         item["content"][0]["transcript"] = text or ""

@@ -198,6 +198,7 @@ class Scenario:
     faults: tuple[dict[str, Any], ...] = ()  # validated, otherwise untouched: the server applies them
     timing: Timing | None = None
     source: str = "<string>"
+    unintelligible_audio: str | None = None  # "empty" | "fail": transcription of audio that carries no words
 
 
 def merge_timing(base: Timing | None, overrides: Mapping[str, float | None]) -> Timing | None:
@@ -287,6 +288,7 @@ class ScenarioResponder:
 
     def __init__(self, scenario: Scenario, *, then: Responder | None = None) -> None:
         self.scenario = scenario
+        self.unintelligible_audio = scenario.unintelligible_audio  # read by the session at each commit
         self._then = then
         self._uses = [0] * len(scenario.rules)
         self._step = 0  # ordered mode: the current rule

@@ -492,6 +492,7 @@ def _build(data: dict[str, Any], source: str) -> Scenario:
         faults=tuple(copy.deepcopy(fault) for fault in data.get("faults") or ()),
         timing=merge_timing(None, _timing(timing)) if timing else None,
         source=source,
+        unintelligible_audio=data.get("unintelligible_audio"),
     )
 
 

@@ -700,7 +700,7 @@ def test_each_mistake_names_file_line_rule_and_problem(text: str, expected: str)
     ("mode: ordered\n", "x.yaml:1: missing required key 'name'"),
     ("name: x\nmode: orderd\n", "x.yaml:2: mode: must be one of: matched, ordered (got 'orderd')"),
     ("name: x\nrule: []\n", "x.yaml:2: unknown key 'rule' (allowed: $schema, name, description, mode, timing, "
-                            "rules, fallback, faults)"),
+                            "rules, unintelligible_audio, fallback, faults)"),
     ("name: x\nfallback: '{{city}}'\n", "x.yaml:2: fallback: unknown template variable 'city' (known: user_text, "
                                         "tool_name, tool_output, turn, json_in_text, tool_in_text)"),
     ("name: x\nfaults:\n  - {name: close, code: 1006}\n",

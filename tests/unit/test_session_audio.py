@@ -208,3 +208,18 @@ def test_transcription_session_streams_transcripts_and_never_answers() -> None:
                  if e["type"] == "conversation.item.input_audio_transcription.completed"]
     assert completed == ["first sentence.", "and a second one"]
     assert not any(e["type"].startswith(("response.", "rate_limits")) for e in events)
+
+
+def test_a_scenario_says_how_unintelligible_audio_transcribes() -> None:
+    from mockserver.scenarios import ScenarioResponder, parse_scenario
+
+    scenario = parse_scenario("name: strict\nunintelligible_audio: fail\nrules:\n  - reply: ok\n")
+    d = Driver(ScenarioResponder(scenario))
+    transcribe_with(d, "gpt-4o-transcribe", turn_detection=None)
+    stream(d, bytes(48 * 300))  # 300 ms of silence: no words
+    failed = d.send({"type": "input_audio_buffer.commit"})[-1]
+    assert failed["type"] == "conversation.item.input_audio_transcription.failed"
+    assert failed["error"] == {"type": "transcription_error", "code": "audio_unintelligible",
+                               "message": "Audio is unintelligible.", "param": None}
+    stream(d, speak("but this is heard"))
+    assert d.send({"type": "input_audio_buffer.commit"})[-1]["transcript"] == "but this is heard"
