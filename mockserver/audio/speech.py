@@ -13,6 +13,7 @@ utterance ends with a CRC-8 of the text, so noise or real speech decode to None 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,18 +60,25 @@ def _silence(ms: int) -> NDArray[np.float64]:
 
 def speak(text: str) -> bytes:
     """PCM16 24 kHz mono speech-like audio carrying `text` (the empty text gives 200 ms of silence)."""
+    return b"".join(pcm for _, pcm in speak_stream(text))
+
+
+def speak_stream(text: str) -> Iterator[tuple[str, bytes]]:
+    """`speak(text)` a word at a time: (the words, the PCM16 saying them), so that a long answer can
+    start playing before it is all synthesised. The first piece is the lead-in and says nothing."""
     if not text:
-        return float_to_pcm16(_silence(200))
-    pieces = [_silence(LEAD_MS)]
+        yield "", float_to_pcm16(_silence(200))
+        return
+    yield "", float_to_pcm16(_silence(LEAD_MS))
     chunks = _WORDS.findall(text)
     for index, chunk in enumerate(chunks):
         payload = chunk.encode("utf-8")
-        if index == len(chunks) - 1:
+        last = index == len(chunks) - 1
+        if last:
             payload += bytes([_crc8(text.encode("utf-8"))])
-        pieces.append(_burst(payload))
-        pieces.append(_silence(SENTENCE_GAP_MS if chunk.rstrip()[-1:] in (".", "!", "?") else WORD_GAP_MS))
-    pieces.append(_silence(LEAD_MS))
-    return float_to_pcm16(np.concatenate(pieces))
+        gap = SENTENCE_GAP_MS if chunk.rstrip()[-1:] in (".", "!", "?") else WORD_GAP_MS
+        pieces = [_burst(payload), _silence(gap + (LEAD_MS if last else 0))]
+        yield chunk, float_to_pcm16(np.concatenate(pieces))
 
 
 def _bursts(signal: NDArray[np.float32]) -> list[tuple[int, int]]:

@@ -272,38 +272,37 @@ class ResponseRun:
         yield from self._finish_item("incomplete" if self._truncated else "completed")
 
     def _speak(self, ids: dict[str, Any], pieces: list[str]) -> Iterator[dict[str, Any]]:
-        """Transcript deltas interleaved with audio deltas, in proportion, as live (recordings)."""
+        """Transcript deltas interleaved with audio deltas, as live (recordings). The audio is synthesised a
+        word at a time as the transcript advances, so a long answer starts playing at once."""
         assert self._item is not None
         # NumPy is imported with the first spoken response, not at start-up (the pytest fixture starts faster).
         from mockserver.audio.codecs import encode
-        from mockserver.audio.speech import speak
+        from mockserver.audio.speech import speak_stream
 
         fmt = formats.format_of(self.settings.output_format)
-        # The speech codec: the audio carries exactly the transcript, so a test can feed it back as input.
-        chunks = self._audio_chunks(encode(speak("".join(pieces)), fmt), fmt)
         self._on_audio(self._item["id"], fmt)
-        sent = 0
-        for number, piece in enumerate(pieces, start=1):
-            yield self._event("response.output_audio_transcript.delta", **ids, delta=piece,
-                              obfuscation=self._ids.obfuscation())
-            while sent < len(chunks) * number // len(pieces):
-                yield self._audio_delta(ids, chunks[sent])
-                sent += 1
-        for chunk in chunks[sent:]:
-            yield self._audio_delta(ids, chunk)
+        words = speak_stream("".join(pieces))  # the codec: the audio carries exactly the transcript
+        per_ms = formats.bytes_per_second(fmt) // 1000
+        buffered, said, heard = bytearray(), 0, 0  # wire audio not yet sent; characters spoken; transcript sent
+        size = self._ids.randint(50, 250) * per_ms  # deltas of varying size (50-250 ms), on sample boundaries
+        for piece in [*pieces, None]:
+            if piece is not None:
+                yield self._event("response.output_audio_transcript.delta", **ids, delta=piece,
+                                  obfuscation=self._ids.obfuscation())
+                heard += len(piece)
+            while said < heard or piece is None:  # synthesise up to where the transcript is
+                chunk = next(words, None)
+                if chunk is None:
+                    break
+                said += len(chunk[0])
+                buffered += encode(chunk[1], fmt)
+            while len(buffered) >= size or (piece is None and buffered):
+                yield self._audio_delta(ids, bytes(buffered[:size]))
+                del buffered[:size]
+                size = self._ids.randint(50, 250) * per_ms
 
     def _audio_delta(self, ids: dict[str, Any], chunk: bytes) -> dict[str, Any]:
         return self._event("response.output_audio.delta", **ids, delta=base64.b64encode(chunk).decode())
-
-    def _audio_chunks(self, wire: bytes, fmt: formats.Format) -> list[bytes]:
-        """Deltas of varying size (50-250 ms), cut on sample boundaries."""
-        per_ms = formats.bytes_per_second(fmt) // 1000
-        chunks, start = [], 0
-        while start < len(wire):
-            size = self._ids.randint(50, 250) * per_ms
-            chunks.append(wire[start:start + size])
-            start += size
-        return chunks
 
     def _function_call(self, index: int, call: FunctionCall) -> Iterator[dict[str, Any]]:
         item_id = self._ids.item()
