@@ -10,6 +10,7 @@ cannot change once the model has produced audio. A rejected update changes nothi
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from mockserver.protocol.errors import ApiError
@@ -110,19 +111,7 @@ def apply_transcription_update(current: dict[str, Any], update: dict[str, Any]) 
     session = copy.deepcopy(current)
     if "include" in update:
         session["include"] = copy.deepcopy(update["include"])
-    audio_in = update.get("audio", {}).get("input", {})
-    target = session["audio"]["input"]
-    if "format" in audio_in:
-        target["format"] = dict(audio_in["format"])
-    if "transcription" in audio_in:
-        target["transcription"] = normalize_transcription(audio_in["transcription"])
-    if "noise_reduction" in audio_in:
-        target["noise_reduction"] = copy.deepcopy(audio_in["noise_reduction"])
-    if "turn_detection" in audio_in:
-        given = audio_in["turn_detection"]
-        fields = {k: v for k, v in (given or {}).items() if k != "type"}
-        target["turn_detection"] = None if given is None else (
-            semantic_vad(**fields) if given.get("type") == "semantic_vad" else transcription_vad(**fields))
+    _update_audio_input(session["audio"]["input"], update.get("audio", {}).get("input", {}), transcription_vad)
     return session
 
 
@@ -141,11 +130,26 @@ def normalize_transcription(given: dict[str, Any] | None) -> dict[str, Any] | No
     return {**base, **{k: v for k, v in given.items() if k not in base}}
 
 
-def normalize_turn_detection(given: dict[str, Any] | None) -> dict[str, Any] | None:
+def normalize_turn_detection(given: dict[str, Any] | None,
+                             vad: Callable[..., dict[str, Any]] = server_vad) -> dict[str, Any] | None:
+    """Turn detection with its defaults filled in (`vad` makes the server_vad shape of the session kind)."""
     if given is None:
         return None
     fields = {k: v for k, v in given.items() if k != "type"}
-    return semantic_vad(**fields) if given.get("type") == "semantic_vad" else server_vad(**fields)
+    return semantic_vad(**fields) if given.get("type") == "semantic_vad" else vad(**fields)
+
+
+def _update_audio_input(target: dict[str, Any], audio_in: dict[str, Any],
+                        vad: Callable[..., dict[str, Any]]) -> None:
+    """`audio.input` of an update, field by field (the same rules for realtime and transcription sessions)."""
+    if "format" in audio_in:
+        target["format"] = dict(audio_in["format"])
+    if "transcription" in audio_in:
+        target["transcription"] = normalize_transcription(audio_in["transcription"])
+    if "noise_reduction" in audio_in:
+        target["noise_reduction"] = copy.deepcopy(audio_in["noise_reduction"])
+    if "turn_detection" in audio_in:
+        target["turn_detection"] = normalize_turn_detection(audio_in["turn_detection"], vad)
 
 
 def cannot_update_voice() -> ApiError:
@@ -189,16 +193,7 @@ def apply_update(current: dict[str, Any], update: dict[str, Any], *, audio_produ
         session["instructions"] = current["instructions"]
     if "tools" in update:
         session["tools"] = [normalize_tool(t) for t in update["tools"]]
-    audio_in = update.get("audio", {}).get("input", {})
-    target_in = session["audio"]["input"]
-    if "format" in audio_in:
-        target_in["format"] = dict(audio_in["format"])
-    if "transcription" in audio_in:
-        target_in["transcription"] = normalize_transcription(audio_in["transcription"])
-    if "noise_reduction" in audio_in:
-        target_in["noise_reduction"] = copy.deepcopy(audio_in["noise_reduction"])
-    if "turn_detection" in audio_in:
-        target_in["turn_detection"] = normalize_turn_detection(audio_in["turn_detection"])
+    _update_audio_input(session["audio"]["input"], update.get("audio", {}).get("input", {}), server_vad)
     audio_out = update.get("audio", {}).get("output", {})
     target_out = session["audio"]["output"]
     for key in ("format", "voice", "speed"):
