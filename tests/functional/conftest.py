@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,14 +19,15 @@ from mockserver.state import ServerConfig, ServerState
 Start = Callable[..., RunningServer]
 
 
-@pytest.fixture
-def start_mock() -> Iterator[Start]:
-    """Start a mock (config and responder factory optional); stopped, and its events checked, at teardown."""
+@contextlib.contextmanager
+def checked_servers(family: str) -> Iterator[Start]:
+    """Start mocks (config and state options optional); at the end stop them, and fail if any event they
+    sent does not match `schemas/<family>`."""
     servers: list[RunningServer] = []
     invalid: list[tuple[str, list[str]]] = []
 
     def check(session: Session, event: dict[str, Any]) -> None:
-        problems = schema_store.shape_errors("realtime/server", event)
+        problems = schema_store.shape_errors(family, event)
         if problems:
             invalid.append((event["type"], problems))
 
@@ -39,7 +41,14 @@ def start_mock() -> Iterator[Start]:
     yield start
     for server in servers:
         server.stop()
-    assert invalid == [], "the mock sent events that do not match schemas/"
+    assert invalid == [], f"the mock sent events that do not match schemas/{family}"
+
+
+@pytest.fixture
+def start_mock() -> Iterator[Start]:
+    """Start a mock; every event it sends is checked against the GA server schemas."""
+    with checked_servers("realtime/server") as start:
+        yield start
 
 
 @pytest.fixture

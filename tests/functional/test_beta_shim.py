@@ -25,10 +25,9 @@ from mockserver import schema_store
 from mockserver.audio import codecs
 from mockserver.protocol.faults import Fault
 from mockserver.protocol.responder import FunctionCall, Message, Reply, Responder, ScriptedResponder
-from mockserver.protocol.session import Session
-from mockserver.runner import RunningServer, start_in_thread
-from mockserver.state import ServerConfig, ServerState
-from tests.functional.conftest import Start, sdk_client, until
+from mockserver.runner import RunningServer
+from mockserver.state import ServerConfig
+from tests.functional.conftest import Start, checked_servers, sdk_client, until
 
 pytestmark = pytest.mark.functional
 
@@ -40,26 +39,12 @@ StartShim = Callable[..., RunningServer]
 @pytest.fixture
 def start_shim() -> Iterator[StartShim]:
     """Start a mock with `beta="shim"`; at teardown every event it sent must be a valid beta server event."""
-    servers: list[RunningServer] = []
-    invalid: list[tuple[str, list[str]]] = []
+    with checked_servers("beta/server") as start_checked:
+        def start(responder: Callable[[], Responder] | None = None, **config: Any) -> RunningServer:
+            options = {} if responder is None else {"responder": responder}
+            return start_checked(ServerConfig(beta="shim", **config), **options)
 
-    def check(session: Session, event: dict[str, Any]) -> None:
-        problems = schema_store.shape_errors("beta/server", event)
-        if problems:
-            invalid.append((event["type"], problems))
-
-    def start(responder: Callable[[], Responder] | None = None, **config: Any) -> RunningServer:
-        options = {} if responder is None else {"responder": responder}
-        state = ServerState(ServerConfig(beta="shim", **config), **options)
-        state.observers.append(check)
-        server = start_in_thread(state)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-    assert invalid == [], "the beta shim sent events that do not match schemas/beta/server"
+        yield start
 
 
 @pytest.fixture
