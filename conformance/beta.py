@@ -22,6 +22,7 @@ from typing import Any
 
 from conformance.cassette import Cassette
 from conformance.findings import Finding
+from mockserver.beta import EVENT_RENAMES
 
 FORMATS = {"pcm16": {"type": "audio/pcm", "rate": 24000}, "g711_ulaw": {"type": "audio/pcmu"},
            "g711_alaw": {"type": "audio/pcma"}}
@@ -119,15 +120,10 @@ TABLE: tuple[Rule, ...] = (
 )
 RULES = {rule.key: rule for rule in TABLE}
 
-# Event renames, both ways.
+# Event renames, both ways: the server events the beta shim renames (`conversation.item.created` is
+# `conversation.item.added`, and `conversation.item.done` when final), and the transcription session's.
 BETA_TO_GA_EVENTS = {
-    "response.text.delta": "response.output_text.delta",
-    "response.text.done": "response.output_text.done",
-    "response.audio.delta": "response.output_audio.delta",
-    "response.audio.done": "response.output_audio.done",
-    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
-    "response.audio_transcript.done": "response.output_audio_transcript.done",
-    "conversation.item.created": "conversation.item.added",  # and conversation.item.done when final
+    **{beta_name: ga for ga, beta_name in EVENT_RENAMES.items()},
     "transcription_session.update": "session.update",
     "transcription_session.created": "session.created",
     "transcription_session.updated": "session.updated",

@@ -34,7 +34,7 @@ from mockserver.protocol.responder import (
     ScriptedResponder,
     Timing,
 )
-from mockserver.protocol.responses import count_tokens
+from mockserver.protocol.tokens import count_tokens
 
 CANCELLED_FILLER = " and so on" * 200
 CANCELLED_TIMING = Timing(tokens_per_second=50, audio_speed=1.0)

@@ -37,7 +37,8 @@ from mockserver import schema_store
 from mockserver.protocol import errors
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.errors import ApiError
-from mockserver.protocol.session import Close, Session
+from mockserver.protocol.realtime import RealtimeSession
+from mockserver.protocol.session import Close
 from mockserver.protocol.session_config import transcription_update_on_realtime
 from mockserver.protocol.validation import EventValidator
 
@@ -45,6 +46,11 @@ MODES = ("reject", "shim")  # ServerConfig.beta (and `realtime-mock serve --beta
 DEFAULT_MODEL = "gpt-4o-realtime-preview"  # what beta REST sessions get when the request names none
 DEFAULT_TEMPERATURE = 0.8  # the beta default ("0.8 is highly recommended" [SDK beta Session])
 TEMPERATURE_RANGE = (0.6, 1.2)  # "limited to [0.6, 1.2]" [SDK beta Session]
+
+
+def validator() -> EventValidator:
+    """The beta client events, each against its beta schema."""
+    return schema_store.schemas().validator({t: f"beta/client/{t}" for t in schema_store.event_types("beta/client")})
 
 
 def _beta_models() -> tuple[str, ...]:
@@ -400,9 +406,9 @@ def strip_documented_nulls(session: dict[str, Any]) -> tuple[dict[str, Any], dic
 class BetaSession:
     """A GA `Session` seen through the beta interface. Drive it as the transport drives a `Session`."""
 
-    def __init__(self, core: Session) -> None:
+    def __init__(self, core: RealtimeSession) -> None:
         self.core = core
-        self.validator = EventValidator("beta")
+        self.validator = validator()
         # Over a WebSocket: the beta types but `output_audio_buffer.clear` (WebRTC only, as in GA).
         self._websocket_types = tuple(t for t in self.validator.supported if t != "output_audio_buffer.clear")
         self.temperature = DEFAULT_TEMPERATURE

@@ -22,21 +22,17 @@ def _serve(args: argparse.Namespace) -> int:
     from mockserver.state import ServerConfig, ServerState
 
     pacing = Pacing(first_delta=args.first_delta_ms / 1000, realtime_audio=args.realtime_audio)
-    config = ServerConfig(seed=args.seed, session_seconds=args.session_seconds, pacing=pacing, beta=args.beta)
+    config = ServerConfig(seed=args.seed, session_seconds=args.session_seconds, pacing=pacing, beta=args.beta,
+                          per_message_deflate=args.permessage_deflate)
     state = ServerState(config)
     if args.scenario:
-        from mockserver.protocol.faults import Fault
-        from mockserver.scenarios import ScenarioError, ScenarioResponder, load_scenario
+        from mockserver.scenarios import ScenarioError, load_scenario
 
         try:
-            scenario = load_scenario(args.scenario)
-            faults = [Fault.from_dict(dict(f)) for f in scenario.faults]
+            state.use_scenario(load_scenario(args.scenario))
         except (ScenarioError, ValueError, OSError) as exc:
             print(f"realtime-mock: {exc}", file=sys.stderr)
             return 2
-        state.default_responder = lambda: ScenarioResponder(scenario)
-        for fault in faults:
-            state.scope().add_fault(fault)
     if (args.tls_cert is None) != (args.tls_key is None):
         print("realtime-mock: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
@@ -100,12 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--beta", choices=["reject", "shim"], default="reject",
                        help="the retired beta interface (OpenAI-Beta: realtime=v1): reject it as live does (default), "
                             "or serve it through a translation layer over the GA session")
+    serve.add_argument("--permessage-deflate", action="store_true",
+                       help="offer WebSocket compression (off by default: the official SDKs do not use it, and it "
+                            "costs about 50 KiB per session)")
     serve.add_argument("--tls-cert", help="PEM certificate: serve https/wss (the Node SDK's WebSocket needs wss)")
     serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
     serve.set_defaults(func=_serve)
 
-    from mockserver.recorder import add_record_arguments, record_command
-    from mockserver.replayer import add_replay_arguments, replay_command
+    from conformance.recorder import add_record_arguments, record_command
+    from conformance.replayer import add_replay_arguments, replay_command
 
     record = commands.add_parser("record", help="a recording proxy: relay an app to a Realtime server (live or a "
                                  "mock), writing one cassette per connection")

@@ -103,8 +103,8 @@ async def scenario(request: Request, state: ServerState, scope: Scope) -> Respon
         return JSONResponse({"scope": scope.name, "scenario": scope.scenario_name,
                              "faults": [f.as_dict() for f in scope.faults]})
     if request.method == "DELETE":
-        scope.use_responder(scope.default_responder, None)
-        return JSONResponse({"scope": scope.name, "scenario": None})
+        scope.use_default_responder()
+        return JSONResponse({"scope": scope.name, "scenario": scope.scenario_name})
     text = (await request.body()).decode("utf-8", "replace")
     try:
         pointer = json.loads(text) if text.lstrip().startswith("{") else None
@@ -112,18 +112,18 @@ async def scenario(request: Request, state: ServerState, scope: Scope) -> Respon
             loaded = load_scenario(pointer["path"])
         else:
             loaded = parse_scenario(text, source="<PUT /_mock/scenario>")
-        faults = [Fault.from_dict(dict(f)) for f in loaded.faults]
+        session_id = request.query_params.get("session_id")
+        if session_id:
+            runtime = state.registry.session(session_id)
+            if runtime is None or runtime.scope != scope.name:
+                return _error(404, f"No live session with id '{session_id}'.", "session_not_found")
+            faults = [Fault.from_dict(dict(spec)) for spec in loaded.faults]
+            runtime.core.responder = ScenarioResponder(loaded)
+            added = [scope.add_fault(fault).as_dict() for fault in faults]
+        else:
+            added = [f.as_dict() for f in scope.use_scenario(loaded)]
     except (ScenarioError, ValueError, OSError) as exc:
         return _error(400, str(exc), "invalid_scenario")
-    session_id = request.query_params.get("session_id")
-    if session_id:
-        found = state.find(session_id)
-        if found is None or found[1] is None:
-            return _error(404, f"No live session with id '{session_id}'.", "session_not_found")
-        found[1].responder = ScenarioResponder(loaded)
-    else:
-        scope.use_responder(lambda: ScenarioResponder(loaded), loaded.name)
-    added = [scope.add_fault(f).as_dict() for f in faults]
     return JSONResponse({"scope": scope.name, "scenario": loaded.name, "session_id": session_id, "faults": added})
 
 
@@ -155,9 +155,10 @@ async def inject(request: Request, state: ServerState, scope: Scope) -> Response
         return _error(400, f"The body is not JSON: {exc}", "invalid_json")
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         return _error(400, "Expected a JSON object with a string `type`: a server event.", "invalid_event")
-    if session_id not in scope.sessions:
+    runtime = scope.sessions.get(session_id)
+    if runtime is None:
         return _error(404, f"No live session with id '{session_id}' in scope '{scope.name}'.", "session_not_found")
-    sent = state.inject(session_id, event)
+    sent = runtime.inject(event)
     # Sent whatever it is (a test may want a malformed event); the schema's view is reported.
     return JSONResponse({"event": sent, "schema_problems": schema_store.shape_errors("realtime/server", sent)})
 

@@ -94,8 +94,7 @@ class RealtimeMock:
         """Load a scenario: a path (relative to the test file), YAML/JSON text, or a dict. Returns its name."""
         import json
 
-        from mockserver.protocol.faults import Fault
-        from mockserver.scenarios import ScenarioResponder, load_scenario, parse_scenario
+        from mockserver.scenarios import load_scenario, parse_scenario
 
         if isinstance(scenario, dict):
             loaded = parse_scenario(json.dumps(scenario), source="<dict>")
@@ -104,9 +103,7 @@ class RealtimeMock:
             loaded = load_scenario(path if path.is_absolute() else self._base_dir / path)
         else:
             loaded = parse_scenario(scenario, source="<text>")
-        self.scope.use_responder(lambda: ScenarioResponder(loaded), loaded.name)
-        for spec in loaded.faults:
-            self.scope.add_fault(Fault.from_dict(dict(spec)))
+        self.scope.use_scenario(loaded)
         return loaded.name
 
     def add_fault(self, name: str, **fields: Any) -> str:
@@ -136,7 +133,7 @@ class RealtimeMock:
         if not journals:
             return []
         journal = journals[session_id] if session_id else journals[next(reversed(journals))]
-        return list(journal.entries)
+        return journal.entries
 
     def client_events(self, event_type: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
         return self._events("client", event_type, session_id)

@@ -13,6 +13,7 @@ import uvicorn
 
 from mockserver.app import create_app
 from mockserver.state import ServerState
+from mockserver.transports.uvicorn_ws import DirectWebSocketProtocol
 
 MAX_FRAME_BYTES = 32 * 1024 * 1024  # above the 15 MiB append limit in base64, so that limit gets its own error
 
@@ -22,7 +23,8 @@ def uvicorn_config(state: ServerState, *, host: str = "127.0.0.1", port: int = 8
     """`tls` is (certificate file, key file): serve https and wss, as the Node SDK's WebSocket client requires."""
     return uvicorn.Config(
         create_app(state), host=host, port=port, log_level=log_level, lifespan="off", http="httptools",
-        ws="websockets-sansio", ws_max_size=MAX_FRAME_BYTES,
+        ws=DirectWebSocketProtocol, ws_max_size=MAX_FRAME_BYTES,
+        ws_per_message_deflate=state.config.per_message_deflate,
         ws_ping_interval=state.config.ping_interval, ws_ping_timeout=state.config.ping_interval,
         ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
     )

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
+    from mockserver.protocol.validation import Schemas
+
 Family = str  # "realtime/client", "realtime/server", "translation/client", "beta/server", ...
 
 
@@ -46,6 +48,14 @@ def load(path: str) -> dict[str, Any]:
     """One schema by its path under schemas/, without `.json` (e.g. `realtime/client/session.update`)."""
     data: dict[str, Any] = json.loads((schemas_root() / f"{path}.json").read_text("utf-8"))
     return data
+
+
+@functools.cache
+def schemas() -> Schemas:
+    """The schemas as the protocol core validates with them (live rules applied), read from here."""
+    from mockserver.protocol.validation import Schemas
+
+    return Schemas(load)
 
 
 @functools.cache

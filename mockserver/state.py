@@ -4,6 +4,8 @@ Everything a test may configure lives in a `Scope`: the scenario, the faults, th
 sessions and the journals. A connection or admin request names its scope with the `X-Mock-Scope`
 header or the `mock_scope` query parameter (default `default`), so parallel tests on one server do
 not see each other. Server mode and in-process mode (tests, the pytest plugin) share this object.
+
+Live sessions are `SessionRuntime`s (runtime/), opened here and found through the `Registry`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mockserver.journal import Journal
 from mockserver.protocol.clock import Clock, SystemClock
@@ -20,9 +22,12 @@ from mockserver.protocol.faults import Fault
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.responder import Responder
 from mockserver.protocol.responses import Pacing
-from mockserver.protocol.session import Limits, Session
+from mockserver.protocol.session import Limits
 from mockserver.protocol.session_config import SESSION_SECONDS
-from mockserver.rest.client_secrets import ClientSecret
+from mockserver.runtime import Registry, SessionRuntime
+
+if TYPE_CHECKING:
+    from mockserver.scenarios import Scenario
 
 DEFAULT_SCOPE = "default"
 SCOPE_HEADER = "x-mock-scope"
@@ -41,6 +46,20 @@ class ServerConfig:
     # The retired beta interface (`OpenAI-Beta: realtime=v1`): "reject" it as live does now
     # (`beta_api_shape_disabled`, close 4000), or "shim" it over the GA session (mockserver/beta.py).
     beta: Literal["reject", "shim"] = "reject"
+    # permessage-deflate costs ~50 KiB per session and ~14 us per event, and the official SDKs do not
+    # ask for it; `serve --permessage-deflate` offers it.
+    per_message_deflate: bool = False
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    """What an `ek_` key was minted for (rest/client_secrets.py)."""
+
+    value: str
+    expires_at: float
+    kind: str  # "realtime" | "transcription"
+    model: str | None
+    session: dict[str, Any]  # the session configuration asked for, as a session.update would carry it
 
 
 def builtin_scenario() -> Responder:
@@ -50,26 +69,44 @@ def builtin_scenario() -> Responder:
     return ScenarioResponder(builtin_default())
 
 
+def scenario_responder(scenario: Scenario) -> Callable[[], Responder]:
+    """A responder per session for a scenario (each counts which of its rules answered)."""
+    from mockserver.scenarios import ScenarioResponder
+
+    return lambda: ScenarioResponder(scenario)
+
+
+@dataclass
+class Defaults:
+    """What every scope starts with and returns to on reset: the server's responder, its scenario's faults."""
+
+    responder: Callable[[], Responder]
+    scenario_name: str | None = None
+    faults: tuple[dict[str, Any], ...] = ()
+
+
 class Scope:
-    def __init__(self, name: str, seed: int, default_responder: Callable[[], Responder]) -> None:
+    def __init__(self, name: str, seed: int, defaults: Defaults) -> None:
         self.name = name
-        self.default_responder = default_responder
-        self.responder_factory: Callable[[], Responder] = default_responder
-        self.scenario_name: str | None = None
+        self._defaults = defaults
+        self.responder_factory: Callable[[], Responder] = defaults.responder
+        self.scenario_name: str | None = defaults.scenario_name
         self.faults: list[Fault] = []
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[str, SessionRuntime] = {}  # live ones
         self.journals: OrderedDict[str, Journal] = OrderedDict()
         self.seed = seed
         self._seeds = IdSource(seed)
         self._fault_ids = itertools.count(1)
+        self._add_default_faults()
 
     def reset(self, seed: int | None = None) -> None:
-        """Back to a fresh scope: default responder, no faults, journals of closed sessions gone, ids reseeded."""
+        """Back to the server's defaults (responder, faults), journals of closed sessions gone, ids reseeded."""
         if seed is not None:
             self.seed = seed
         self._seeds = IdSource(self.seed)
-        self.responder_factory, self.scenario_name = self.default_responder, None
+        self.responder_factory, self.scenario_name = self._defaults.responder, self._defaults.scenario_name
         self.faults.clear()
+        self._add_default_faults()
         for session_id in [s for s in self.journals if s not in self.sessions]:
             del self.journals[session_id]
 
@@ -91,8 +128,19 @@ class Scope:
         self.faults[:] = [f for f in self.faults if f.id != fault_id]
         return len(self.faults) != before
 
-    def use_responder(self, factory: Callable[[], Responder], name: str | None) -> None:
-        self.responder_factory, self.scenario_name = factory, name
+    def use_scenario(self, scenario: Scenario) -> list[Fault]:
+        """The one way a scenario is applied: it answers new sessions, and its faults are switched on.
+        Raises ValueError (and changes nothing) when one of its faults is invalid."""
+        faults = [Fault.from_dict(dict(spec)) for spec in scenario.faults]
+        self.responder_factory, self.scenario_name = scenario_responder(scenario), scenario.name
+        return [self.add_fault(fault) for fault in faults]
+
+    def use_default_responder(self) -> None:
+        self.responder_factory, self.scenario_name = self._defaults.responder, self._defaults.scenario_name
+
+    def _add_default_faults(self) -> None:
+        for spec in self._defaults.faults:
+            self.add_fault(Fault.from_dict(dict(spec)))
 
 
 class ServerState:
@@ -100,38 +148,65 @@ class ServerState:
                  responder: Callable[[], Responder] = builtin_scenario) -> None:
         self.config = config or ServerConfig()
         self.clock: Clock = clock or SystemClock()
-        self.default_responder = responder
+        self.defaults = Defaults(responder)
         self.scopes: dict[str, Scope] = {}
+        self.registry = Registry()
         # Called with (session, event) for every server event a transport sends.
-        self.observers: list[Callable[[Session, dict[str, Any]], None]] = []
-        self._wakers: dict[str, Callable[[], None]] = {}  # session id -> wake its transport
+        self.observers: list[Callable[[Any, dict[str, Any]], None]] = []
         self.client_secrets: dict[str, ClientSecret] = {}  # ek_ value -> what it was minted for
 
     @property
-    def sessions(self) -> dict[str, Session]:
-        """Live sessions of every scope."""
-        return {sid: s for scope in self.scopes.values() for sid, s in scope.sessions.items()}
+    def sessions(self) -> dict[str, Any]:
+        """Live sessions of every scope (the session kinds, by session id)."""
+        return {runtime.session_id: runtime.core for runtime in self.registry.all()}
 
     def scope(self, name: str | None = None) -> Scope:
         name = name or DEFAULT_SCOPE
         if name not in self.scopes:
-            self.scopes[name] = Scope(name, self.config.seed, self.default_responder)
+            self.scopes[name] = Scope(name, self.config.seed, self.defaults)
         return self.scopes[name]
 
     def reset(self, seed: int | None = None) -> None:
         for scope in self.scopes.values():
             scope.reset(seed)
 
-    def open_session(self, model: str, scope_name: str | None = None, kind: str = "realtime",
-                     initial: dict[str, Any] | None = None) -> tuple[Session, Journal]:
-        """A new session ("realtime", or "transcription" for `?intent=transcription`) in a scope,
+    def use_scenario(self, scenario: Scenario) -> None:
+        """The server's own scenario (`serve --scenario`): every scope starts with it, now and after a reset."""
+        for spec in scenario.faults:
+            Fault.from_dict(dict(spec))  # refuse it whole when a fault is invalid
+        self.defaults.responder = scenario_responder(scenario)
+        self.defaults.scenario_name, self.defaults.faults = scenario.name, tuple(scenario.faults)
+        for scope in self.scopes.values():
+            scope.reset()
+
+    # -- live sessions --------------------------------------------------------------------------
+
+    def open_session(self, kind: str, model: str, scope_name: str | None = None, *,
+                     initial: dict[str, Any] | None = None, beta: bool = False) -> SessionRuntime:
+        """A new live session ("realtime", or "transcription" for `?intent=transcription`) in a scope,
         configured with `initial` (a client secret's session) before `session.created`."""
+        from mockserver import schema_store
+        from mockserver.protocol.realtime import RealtimeSession
+        from mockserver.protocol.transcription_session import TranscriptionSession
+
         scope = self.scope(scope_name)
-        session = Session(model=model, ids=IdSource(scope.child_seed()), clock=self.clock,
-                          responder=scope.responder_factory(), kind=kind, initial=initial,
-                          limits=Limits(session_seconds=self.config.session_seconds, pacing=self.config.pacing))
-        session_id = session.config["id"]
-        scope.sessions[session_id] = session
+        ids = IdSource(scope.child_seed())
+        limits = Limits(session_seconds=self.config.session_seconds, pacing=self.config.pacing)
+        responder = scope.responder_factory()
+        core: Any
+        if kind == "transcription":
+            core = TranscriptionSession(ids=ids, clock=self.clock, schemas=schema_store.schemas(), limits=limits,
+                                        initial=initial,
+                                        unintelligible=getattr(responder, "unintelligible_audio", None))
+        else:
+            core = RealtimeSession(model=model, ids=ids, clock=self.clock, schemas=schema_store.schemas(),
+                                   responder=responder, limits=limits, initial=initial)
+        wire: Any = core
+        if beta:
+            from mockserver.beta import BetaSession
+
+            wire = BetaSession(core)
+        session_id = core.config["id"]
         journal = Journal(session_id, model, scope.name, self.clock.now())
         scope.journals[session_id] = journal
         while len(scope.journals) > KEPT_JOURNALS:
@@ -139,43 +214,49 @@ class ServerState:
             if oldest in scope.sessions:
                 break
             del scope.journals[oldest]
-        return session, journal
+        runtime = SessionRuntime(wire, core=core, journal=journal, scope=scope.name, clock=self.clock,
+                                 faults=lambda: scope.faults, observers=self.observers, on_end=self._ended)
+        scope.sessions[session_id] = runtime
+        self.registry.add(runtime)
+        return runtime
 
-    def close_session(self, session: Session, journal: Journal, code: int | None = None) -> None:
-        scope = self.scope(journal.scope)
-        scope.sessions.pop(session.config["id"], None)
-        journal.closed, journal.close_code = self.clock.now(), code
+    def _ended(self, runtime: SessionRuntime) -> None:
+        self.registry.remove(runtime)
+        scope = self.scopes.get(runtime.scope)
+        if scope is not None:
+            scope.sessions.pop(runtime.session_id, None)
 
-    def find(self, session_id: str) -> tuple[Scope, Session | None, Journal] | None:
+    def find(self, session_id: str) -> tuple[Scope, SessionRuntime | None, Journal] | None:
         for scope in self.scopes.values():
             if session_id in scope.journals:
                 return scope, scope.sessions.get(session_id), scope.journals[session_id]
         return None
+
+    def inject(self, session_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Send a server event into a live session now; None when there is no such live session."""
+        runtime = self.registry.session(session_id)
+        return runtime.inject(event) if runtime is not None else None
+
+    def beta_models(self) -> tuple[str, ...] | None:
+        """The models the beta shim serves, or None when the server rejects the beta interface (as live)."""
+        if self.config.beta != "shim":
+            return None
+        from mockserver.beta import BETA_MODELS
+
+        return BETA_MODELS
+
+    # -- keys -------------------------------------------------------------------------------------
 
     def secret(self, key: str) -> ClientSecret | None:
         """The client secret behind an `ek_` key, while it has not expired."""
         found = self.client_secrets.get(key)
         return found if found is not None and self.clock.now() < found.expires_at else None
 
+    def secret_kind(self, key: str) -> tuple[str, str | None] | None:
+        """(session type, model) of a live client secret (what the handshake needs to know)."""
+        found = self.secret(key)
+        return (found.kind, found.model) if found is not None else None
+
     def key_is_valid(self, key: str) -> bool:
         """Ephemeral keys must have been minted here and not have expired; other keys as configured."""
         return self.secret(key) is not None if key.startswith("ek_") else self.config.key_is_valid(key)
-
-    def register_waker(self, session_id: str, wake: Callable[[], None] | None) -> None:
-        if wake is None:
-            self._wakers.pop(session_id, None)
-        else:
-            self._wakers[session_id] = wake
-
-    def inject(self, session_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
-        """Send a server event into a live session now; None when there is no such live session."""
-        found = self.find(session_id)
-        if found is None or found[1] is None:
-            return None
-        sent = found[1].inject(event)
-        self._wakers.get(session_id, lambda: None)()
-        return sent
-
-    def observe(self, session: Session, event: dict[str, Any]) -> None:
-        for observer in self.observers:
-            observer(session, event)

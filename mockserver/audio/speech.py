@@ -12,6 +12,7 @@ utterance ends with a CRC-8 of the text, so noise or real speech decode to None 
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 
@@ -118,18 +119,77 @@ def transcribe(audio: bytes) -> str | None:
 def heard_so_far(audio: bytes) -> str:
     """The words of an utterance still arriving: every burst but the last one heard (which may carry the
     checksum, or still be growing), for streaming transcription. A prefix of what `transcribe` gives."""
-    signal = pcm16_to_float(audio)
-    bursts = _bursts(signal)
-    if len(bursts) < 2 or bursts[-1][1] >= len(signal) - _SAMPLES:  # the last burst may be incomplete
-        bursts = bursts[:-1]
-    data = _decode(signal, bursts[-2][1] if len(bursts) >= 2 else 0)
-    return bytes(data or b"").decode("utf-8", errors="ignore")
+    listener = Listener()
+    listener.feed(audio)
+    return listener.heard
+
+
+class Listener:
+    """Hears an utterance as it arrives, going over each sample once: `feed` takes the next PCM16 24 kHz
+    chunk and returns the words it completed (as `heard_so_far` on all the audio so far would, a word at
+    a time); `text()` is the whole utterance when its checksum already holds, else None.
+
+    It keeps only the audio from the first burst not yet decoded; cuts fall on the 5 ms windows of
+    `_bursts`, so the bursts it finds are those a scan of all the audio finds.
+    """
+
+    _WINDOW = PCM_RATE // 200
+
+    def __init__(self) -> None:
+        self._pending: NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+        self._data = bytearray()  # the bytes of the bursts decoded so far
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        self._lost = False  # a burst was not speech: nothing more is heard
+        self.heard = ""
+
+    def feed(self, audio: bytes) -> str:
+        if self._lost:
+            return ""
+        signal = np.concatenate((self._pending, pcm16_to_float(audio)))
+        bursts = _bursts(signal)
+        complete = bursts[:-1] if bursts and bursts[-1][1] >= len(signal) - _SAMPLES else bursts
+        ready = complete[:-1]  # the last complete burst may carry the checksum: it waits for the next one
+        data = _decode_bursts(signal, ready)
+        if data is None:
+            self._lost, self._pending = True, np.zeros(0, dtype=np.float32)
+            return ""
+        if complete:
+            keep = complete[-1][0]
+        elif bursts:
+            keep = bursts[-1][0]
+        else:  # silence: keep only the last window's worth, on a window boundary
+            keep = max(0, (len(signal) - self._WINDOW) // self._WINDOW * self._WINDOW)
+        self._pending = signal[keep:]
+        self._data += data
+        words = self._utf8.decode(bytes(data))
+        self.heard += words
+        return words
+
+    def text(self) -> str | None:
+        """The utterance, when the audio so far ends it (its checksum holds), else None."""
+        if self._lost:
+            return None
+        rest = _decode_bursts(self._pending, _bursts(self._pending))
+        if rest is None:
+            return None
+        data = self._data + rest
+        if len(data) < 2 or _crc8(bytes(data[:-1])) != data[-1]:
+            return None
+        try:
+            return bytes(data[:-1]).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
 
 def _decode(signal: NDArray[np.float32], until: int) -> bytearray | None:
     """The bytes carried by the bursts that end before sample `until`; None when a burst is not speech."""
+    return _decode_bursts(signal, _bursts(signal[:until]))
+
+
+def _decode_bursts(signal: NDArray[np.float32], bursts: list[tuple[int, int]]) -> bytearray | None:
+    """The bytes carried by these bursts of `signal`; None when one is not speech."""
     data = bytearray()
-    for start, end in _bursts(signal[:until]):
+    for start, end in bursts:
         count = round((end - start) / _SAMPLES)
         if count < 3 or count % 2 == 0:  # a sync symbol and whole bytes (two symbols each)
             return None

@@ -151,3 +151,82 @@ def too_many_properties(param: str, count: int, bound: int) -> ApiError:
     return ApiError(f"Invalid '{param}': too many properties. Expected an object with at most {bound} "
                     f"properties, but got an object with {count} properties instead.",
                     code="object_above_max_properties", param=param)
+
+
+# --- errors of a session's events (reference 4f, 5.2); [unverified] marks wording no capture shows --
+
+def commit_empty(ms: float) -> ApiError:
+    return ApiError("Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, "
+                    f"but buffer only has {ms:.2f}ms of audio.", code="input_audio_buffer_commit_empty")
+
+
+def active_response(response_id: str) -> ApiError:
+    return ApiError(f"Conversation already has an active response in progress: {response_id}. Wait until the "
+                    "response is finished before creating a new one.", code="conversation_already_has_active_response")
+
+
+def cancel_not_active() -> ApiError:
+    return ApiError("Cancellation failed: no active response found", code="response_cancel_not_active")
+
+
+def session_expired() -> ApiError:
+    return ApiError("Your session hit the maximum duration of 60 minutes.", code="session_expired")
+
+
+def no_such_item(verb: str, code: str, item_id: str) -> ApiError:
+    # "Error deleting item: the item with id '…' does not exist." [OBS]; truncate/retrieve by analogy.
+    return ApiError(f"Error {verb} item: the item with id '{item_id}' does not exist.", code=code)
+
+
+def no_previous_item(item_id: str) -> ApiError:  # [unverified]
+    return ApiError(f"Error adding item: the previous item with id '{item_id}' does not exist.",
+                    code="item_create_invalid_previous_item_id", param="previous_item_id")
+
+
+def duplicate_item(item_id: str) -> ApiError:  # [unverified]
+    return ApiError(f"Error adding item: an item with id '{item_id}' already exists.",
+                    code="item_create_duplicate_item_id", param="item.id")
+
+
+def not_output_audio() -> ApiError:  # reported wording, code null
+    return ApiError("Only model output audio messages can be truncated")
+
+
+def truncate_too_long(end_ms: int, length_ms: float) -> ApiError:  # [unverified] documented, code unknown
+    return ApiError(f"Audio content of {length_ms:.0f}ms is shorter than audio_end_ms {end_ms}ms.",
+                    code="invalid_value", param="audio_end_ms")
+
+
+def bad_base64() -> ApiError:  # [unverified]
+    return ApiError("Invalid 'audio': expected a base64-encoded string.", code="invalid_value", param="audio")
+
+
+def append_too_large(length: int, limit: int) -> ApiError:  # documented limit, error not captured
+    return ApiError(f"Invalid 'audio': string too long. Expected a string with maximum length {limit}, "
+                    f"but got a string with length {length} instead.", code="string_above_max_length", param="audio")
+
+
+def unknown_reference(index: int, item_id: str) -> ApiError:  # [unverified]
+    return ApiError(f"Error creating response: the item with id '{item_id}' does not exist.",
+                    code="invalid_value", param=f"response.input[{index}].id")
+
+
+def not_a_conversation(value: str) -> ApiError:
+    return ApiError(f"Invalid value: '{value}'. Supported values are: 'auto' and 'none'.", code="invalid_value",
+                    param="response.conversation")
+
+
+def no_responses_here() -> ApiError:  # [unverified] transcription sessions have no responses (reference 2.4)
+    return ApiError("Responses are not supported in transcription sessions.", code="invalid_value", param="type")
+
+
+def close_not_supported() -> ApiError:  # "only supported for translation sessions" [DOCS]
+    return ApiError("session.close is only supported for translation sessions.", code="invalid_value", param="type")
+
+
+def server_error(session_id: str) -> ApiError:
+    """What live sends when the server fails inside a session (seen on the live API since 2024; the
+    mock sends it when its own core raises, then closes 1011)."""
+    return ApiError("The server had an error while processing your request. Sorry about that! You can retry your "
+                    "request, or contact us through our help center at help.openai.com if the error persists. "
+                    f"(Please include the session ID {session_id} in your message.)", type="server_error")

@@ -74,17 +74,16 @@ def invalid_intent(intent: str) -> ApiError:
                     code="invalid_value", param="intent")
 
 
-def beta_model_unsupported(model: str) -> ApiError:  # the mock's own wording: live serves no beta at all
-    from mockserver.beta import BETA_MODELS
-
+def beta_model_unsupported(model: str, beta_models: Sequence[str]) -> ApiError:  # the mock's own wording
     return ApiError(f'Model "{model}" is not served with the Realtime Beta API (OpenAI-Beta: realtime=v1). '
-                    f"Beta models: {', '.join(BETA_MODELS)}.", code="invalid_model")
+                    f"Beta models: {', '.join(beta_models)}.", code="invalid_model")
 
 
 def check(query: Mapping[str, str], headers: Mapping[str, str], offered: Sequence[str], *,
-          key_is_valid: Callable[[str], bool] = lambda key: True, beta: str = "reject",
+          key_is_valid: Callable[[str], bool] = lambda key: True, beta_models: Sequence[str] | None = None,
           secret: Callable[[str], tuple[str, str | None] | None] = lambda key: None) -> Handshake:
-    """Judge an upgrade request. Header names are lower case (ASGI). `beta`: "reject" or "shim" the beta header.
+    """Judge an upgrade request. Header names are lower case (ASGI). `beta_models`: None rejects the beta
+    header, as live does; the models the beta shim serves accept it.
 
     `secret(key)` gives (session type, model) when the key is a client secret: then the secret's session
     type stands in for a missing `intent` and its model for a missing `model` (reference 1.1, 1.6).
@@ -103,7 +102,7 @@ def check(query: Mapping[str, str], headers: Mapping[str, str], offered: Sequenc
         return fail(invalid_api_key(api_key), AUTH_FAILED)
     is_beta = (headers.get("openai-beta", "").replace(" ", "").lower() == "realtime=v1"
                or "openai-beta.realtime-v1" in offered)
-    if is_beta and beta != "shim":
+    if is_beta and beta_models is None:
         return fail(beta_disabled(), BAD_REQUEST)
     model, call_id, intent = query.get("model"), query.get("call_id"), query.get("intent")
     minted = secret(api_key)
@@ -123,11 +122,8 @@ def check(query: Mapping[str, str], headers: Mapping[str, str], offered: Sequenc
         return fail(missing_model(), BAD_REQUEST)
     if not is_realtime_model(model):
         return fail(invalid_model(model), BAD_REQUEST)
-    if is_beta:
-        from mockserver.beta import BETA_MODELS
-
-        if model not in BETA_MODELS:
-            return fail(beta_model_unsupported(model), BAD_REQUEST)
+    if is_beta and beta_models is not None and model not in beta_models:
+        return fail(beta_model_unsupported(model, beta_models), BAD_REQUEST)
     return Handshake(subprotocol, api_key, model=model, intent=intent, beta=is_beta)
 
 

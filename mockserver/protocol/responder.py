@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -103,23 +104,24 @@ def insufficient_quota() -> Reply:
 
 @dataclass(frozen=True)
 class Turn:
-    """What the responder may look at for one response."""
+    """What the responder may look at for one response: read-only views of the session's own data
+    (never copies of it; a responder must not keep or change them)."""
 
-    items: list[dict[str, Any]]  # the conversation items in context, oldest first
+    items: Sequence[Mapping[str, Any]]  # the conversation items in context, oldest first
     instructions: str
-    tools: list[dict[str, Any]]
+    tools: Sequence[Mapping[str, Any]]
     tool_choice: Any
-    output_modalities: list[str]
-    metadata: dict[str, Any] | None = None
+    output_modalities: Sequence[str]
+    metadata: Mapping[str, Any] | None = None
     index: int = 0  # how many responses this session created before this one
-    session: dict[str, Any] = field(default_factory=dict)
+    session: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Responder(Protocol):
     def reply(self, turn: Turn) -> Reply | ErrorReply: ...
 
 
-def item_text(item: dict[str, Any]) -> str:
+def item_text(item: Mapping[str, Any]) -> str:
     """The words of a message item: text parts, then transcripts of audio parts."""
     words = []
     for part in item.get("content") or ():

@@ -17,29 +17,19 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver.audio import formats
-from mockserver.protocol.conversation import Conversation, public
+from mockserver.protocol.conversation import Conversation, clone, public
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.responder import FunctionCall, McpCall, McpListTools, Message, Reply, Timing
+from mockserver.protocol.tokens import count_tokens, tokens
 
-# Word-piece tokens with their leading space, as the live deltas come ("Hi", " there", "!").
-_TOKEN = re.compile(r"\s*[A-Za-z]+|\s*\d{1,3}|\s*[^\sA-Za-z\d]|\s+")
 AUDIO_OUT_TOKENS_PER_SECOND = 20
 AUDIO_IN_TOKENS_PER_SECOND = 10
 RATE_LIMIT_TOKENS = 15_000_000
-
-
-def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text)
-
-
-def count_tokens(text: str) -> int:
-    return len(tokens(text))
 
 
 @dataclass(frozen=True)
@@ -64,7 +54,7 @@ class ResponseSettings:
     voice: Any
     metadata: dict[str, Any] | None
     in_conversation: bool  # False for `conversation: "none"` (out of band)
-    context: list[dict[str, Any]]  # the items the model sees
+    context_cost: tuple[int, float]  # the items the model sees: their text tokens and audio milliseconds
 
 
 @dataclass
@@ -120,7 +110,13 @@ class ResponseRun:
     # -- the session's interface ----------------------------------------------------------------
 
     def created_event(self) -> dict[str, Any]:
-        return self._event("response.created", response=json.loads(json.dumps(self.response)))
+        return self._event("response.created", response=clone(self.response))
+
+    def sync(self) -> None:
+        """Bring the stored item in flight up to date with the audio sent so far (its bytes are encoded
+        once, when the item is done, or when a client event reads it before that)."""
+        if self._item is not None and self._part is not None and self._part.kind == "audio":
+            self._item["content"][0]["audio"] = base64.b64encode(self._part.audio).decode()
 
     def release(self, now: float, limit: int) -> list[dict[str, Any]]:
         """The events that are due at `now` (at most `limit`); sets `due_at` for the next one."""
@@ -171,10 +167,9 @@ class ResponseRun:
             self._item["content"][0]["text" if kind == "response.output_text.delta" else "transcript"] = self._part.text
             self._out_text_tokens += 1
         elif kind == "response.output_audio.delta":
-            assert self._part is not None and self._item is not None
+            assert self._part is not None
             chunk = base64.b64decode(event["delta"])
-            self._part.audio += chunk
-            self._item["content"][0]["audio"] = base64.b64encode(bytes(self._part.audio)).decode()
+            self._part.audio += chunk  # the stored item gets the bytes when it is done (`sync`)
             self._out_audio_ms += formats.duration_ms(len(chunk), formats.format_of(self.settings.output_format))
         elif kind in ("response.function_call_arguments.delta", "response.mcp_call_arguments.delta"):
             assert self._item is not None
@@ -346,6 +341,7 @@ class ResponseRun:
         item["tools"] = [dict(tool) for tool in listing.tools]
         yield self._event("mcp_list_tools.completed", item_id=item["id"])
         if self.settings.in_conversation:
+            self._conversation.refresh(item["id"])
             yield self._event("conversation.item.done", previous_item_id=previous, item=public(item))
 
     def _finish_item(self, status: str) -> Iterator[dict[str, Any]]:
@@ -354,6 +350,7 @@ class ResponseRun:
         if item is None:
             return
         index = len(self.output)
+        self.sync()
         if part is not None:
             ids = {**self._ids_of(index, item["id"]), "content_index": 0}
             if part.kind == "audio":
@@ -371,27 +368,25 @@ class ResponseRun:
             spoken = part is not None and part.kind == "audio"
             previous = (None if spoken or item["type"] in ("function_call", "mcp_call")
                         else self._conversation.previous_id(item["id"]))
+            self._conversation.refresh(item["id"])
             yield self._event("conversation.item.done", previous_item_id=previous, item=public(item))
-        yield self._event("response.output_item.done", response_id=self.id, output_index=index, item=public(item))
-        self.output.append(public(item))
+        shown = public(item)
+        yield self._event("response.output_item.done", response_id=self.id, output_index=index, item=shown)
+        self.output.append(shown)  # copied with the whole response for response.done
         self._item, self._part = None, None
 
     def _finish(self, status: str, details: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
         self._final = True
         self.response.update(status=status, status_details=details, output=list(self.output), usage=self._usage())
-        yield self._event("response.done", response=json.loads(json.dumps(self.response)))
+        yield self._event("response.done", response=clone(self.response))
         remaining = RATE_LIMIT_TOKENS - self.response["usage"]["total_tokens"]
         yield self._event("rate_limits.updated", rate_limits=[
             {"name": "tokens", "limit": RATE_LIMIT_TOKENS, "remaining": remaining, "reset_seconds": 0.001}])
 
     def _usage(self) -> dict[str, Any]:
-        text_in = count_tokens(self.settings.instructions) + count_tokens(json.dumps(self.settings.tools))
-        audio_in = 0.0
-        for item in self.settings.context:
-            text_in += count_tokens(json.dumps({k: v for k, v in public(item).items() if k != "id"}))
-            for part in item.get("content") or ():
-                if isinstance(part, dict) and part.get("audio"):
-                    audio_in += len(base64.b64decode(part["audio"])) / 48  # ms, PCM16 24 kHz
+        context_tokens, audio_in = self.settings.context_cost
+        text_in = (count_tokens(self.settings.instructions) + count_tokens(json.dumps(self.settings.tools))
+                   + context_tokens)
         audio_in_tokens = round(audio_in / 1000 * AUDIO_IN_TOKENS_PER_SECOND)
         audio_out_tokens = round(self._out_audio_ms / 1000 * AUDIO_OUT_TOKENS_PER_SECOND)
         input_tokens = text_in + audio_in_tokens

@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from mockserver.protocol.ids import IdSource
-from mockserver.protocol.responses import count_tokens, tokens
+from mockserver.protocol.tokens import count_tokens, tokens
 
 STREAMING_MODELS = ("gpt-realtime-whisper", "gpt-live-transcribe")
 AUDIO_TOKENS_PER_SECOND = 10
@@ -59,6 +59,9 @@ class TranscriptionRun:
         out, self._events = self._events[:limit], self._events[limit:]
         self.finished = not self._events
         return out
+
+    def sync(self) -> None:
+        """Nothing stored is in flight: the item's transcript was set at the commit."""
 
     def _delta(self, piece: str) -> dict[str, Any]:
         return delta_event(self._ids, self.item_id, piece, self._logprobs)

@@ -13,14 +13,12 @@ discriminator properties (`type`, then `role`, ...), and explains that branch's 
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mockserver import schema_store
 from mockserver.protocol import errors
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.live_rules import tighten
@@ -28,53 +26,57 @@ from mockserver.protocol.live_rules import tighten
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError
 
-Path = tuple[str | int, ...]
-
-# Client event types the live `/v1/realtime` WebSocket accepts, in the order of its own
-# `invalid_value` message [OBS a, 2026-09-18]. The two `session.`-prefixed ones are the
-# translation events, whose schemas live in the translation family. `output_audio_buffer.clear` is
-# not on the list: it is for WebRTC and SIP only.
-REALTIME_WEBSOCKET_TYPES: tuple[tuple[str, str], ...] = (
-    ("session.update", "realtime/client"),
-    ("session.close", "translation/client"),
-    ("input_audio_buffer.append", "realtime/client"),
-    ("session.input_audio_buffer.append", "translation/client"),
-    ("input_audio_buffer.commit", "realtime/client"),
-    ("input_audio_buffer.clear", "realtime/client"),
-    ("conversation.item.create", "realtime/client"),
-    ("conversation.item.truncate", "realtime/client"),
-    ("conversation.item.delete", "realtime/client"),
-    ("conversation.item.retrieve", "realtime/client"),
-    ("response.create", "realtime/client"),
-    ("response.cancel", "realtime/client"),
-)
-# WebRTC data channel and SIP sideband: the same, plus `output_audio_buffer.clear`.
-REALTIME_CALL_TYPES = (*REALTIME_WEBSOCKET_TYPES, ("output_audio_buffer.clear", "realtime/client"))
-# `/v1/realtime/translations`: "Supported values are: 'session.update',
-# 'session.input_audio_buffer.append', and 'session.close'." [OBS d]
-TRANSLATION_TYPES = tuple(
-    (t, "translation/client") for t in ("session.update", "session.input_audio_buffer.append", "session.close"))
+JsonPath = tuple[str | int, ...]
+Loader = Callable[[str], dict[str, Any]]  # a schema by its path under schemas/, e.g. `realtime/client/session.update`
 
 
-def _beta_types() -> tuple[tuple[str, str], ...]:
-    return tuple((t, "beta/client") for t in schema_store.event_types("beta/client"))
+class Schemas:
+    """The wire's JSON Schemas, each compiled once with the live rules applied (`live_rules.tighten`).
 
+    The core reads no files: whoever builds the server gives a loader (`mockserver.schema_store.load`).
+    """
 
-SURFACES = {"realtime": REALTIME_WEBSOCKET_TYPES, "realtime-call": REALTIME_CALL_TYPES,
-            "translation": TRANSLATION_TYPES}
+    def __init__(self, load: Loader) -> None:
+        self._load = load
+        self._compiled: dict[str, tuple[Draft202012Validator, dict[str, Any]]] = {}
+        self._validators: dict[tuple[tuple[str, str], ...], EventValidator] = {}
 
+    def compiled(self, path: str) -> tuple[Draft202012Validator, dict[str, Any]]:
+        found = self._compiled.get(path)
+        if found is None:
+            from jsonschema import Draft202012Validator  # on first use: keeps start-up light
 
-@functools.cache
-def _compiled(schema_path: str) -> tuple[Draft202012Validator, dict[str, Any]]:
-    from jsonschema import Draft202012Validator  # on first use: keeps start-up light
+            schema = tighten(self._load(path))
+            found = self._compiled[path] = (Draft202012Validator(schema), schema)
+        return found
 
-    schema = tighten(schema_store.load(schema_path))
-    return Draft202012Validator(schema), schema
+    def validator(self, accepted: Mapping[str, str]) -> EventValidator:
+        """The validator of a session kind's events (`accepted`: event type -> schema path), made once."""
+        key = tuple(accepted.items())
+        found = self._validators.get(key)
+        if found is None:
+            found = self._validators[key] = EventValidator(accepted, self)
+        return found
+
+    def check_document(self, schema_path: str, document: dict[str, Any]) -> list[ApiError]:
+        """Every problem of a JSON document (an event, a REST body) against one of `schemas/`, in live words."""
+        validator, schema = self.compiled(schema_path)
+        try:
+            if validator.is_valid(document):
+                return []
+            found = [p for e in validator.iter_errors(document) for p in _explain(e, schema)]
+        except RecursionError:  # absurdly deep nesting: the parser of the live API gives up too
+            return [errors.invalid_json("recursion limit exceeded")]
+        found.sort(key=lambda p: _order(document, p))
+        unique: dict[tuple[str | None, str | None], ApiError] = {}
+        for problem in found:
+            unique.setdefault((problem.error.code, problem.error.param), problem.error)
+        return list(unique.values())
 
 
 @dataclass(frozen=True)
 class _Problem:
-    path: Path  # where in the event, for ordering; the last element may be a key that is absent
+    path: JsonPath  # where in the event, for ordering; the last element may be a key that is absent
     at_end: bool  # a missing key: reported after the keys that are present
     error: ApiError
 
@@ -91,12 +93,12 @@ def param_of(path: Sequence[str | int]) -> str:
 
 
 class EventValidator:
-    """Validates the client events of one surface: `realtime`, `realtime-call`, `translation`, `beta`."""
+    """Validates the client events a session kind accepts (`accepted`: event type -> schema path, in the
+    order the live API lists them in its `invalid_value` message)."""
 
-    def __init__(self, surface: str = "realtime") -> None:
-        accepted = _beta_types() if surface == "beta" else SURFACES[surface]
-        self.surface = surface
-        self._schema_of = {event_type: f"{family}/{event_type}" for event_type, family in accepted}
+    def __init__(self, accepted: Mapping[str, str], schemas: Schemas) -> None:
+        self._schema_of = dict(accepted)
+        self._schemas = schemas
         self.supported = tuple(self._schema_of)
 
     # -- public API -----------------------------------------------------------------------------
@@ -131,23 +133,7 @@ class EventValidator:
             return [errors.invalid_type("type", "a string", event_type)]
         if event_type not in self._schema_of:
             return [errors.invalid_value("type", event_type, self.supported)]
-        return check_document(self._schema_of[event_type], event)
-
-
-def check_document(schema_path: str, document: dict[str, Any]) -> list[ApiError]:
-    """Every problem of a JSON document (an event, a REST body) against one of `schemas/`, in live words."""
-    validator, schema = _compiled(schema_path)
-    try:
-        if validator.is_valid(document):
-            return []
-        found = [p for e in validator.iter_errors(document) for p in _explain(e, schema)]
-    except RecursionError:  # absurdly deep nesting: the parser of the live API gives up too
-        return [errors.invalid_json("recursion limit exceeded")]
-    found.sort(key=lambda p: _order(document, p))
-    unique: dict[tuple[str | None, str | None], ApiError] = {}
-    for problem in found:
-        unique.setdefault((problem.error.code, problem.error.param), problem.error)
-    return list(unique.values())
+        return self._schemas.check_document(self._schema_of[event_type], event)
 
 
 def _reject_constant(name: str) -> Any:
@@ -197,7 +183,7 @@ def _resolve(schema: dict[str, Any], node: Any) -> dict[str, Any]:
 
 
 def _explain(error: ValidationError, root: dict[str, Any]) -> Iterator[_Problem]:
-    path: Path = tuple(error.absolute_path)
+    path: JsonPath = tuple(error.absolute_path)
     keyword = error.validator
     instance: Any = error.instance
     value: Any = error.validator_value
@@ -241,7 +227,7 @@ def _explain(error: ValidationError, root: dict[str, Any]) -> Iterator[_Problem]
 
 
 def _explain_union(error: ValidationError, root: dict[str, Any]) -> Iterator[_Problem]:
-    path: Path = tuple(error.absolute_path)
+    path: JsonPath = tuple(error.absolute_path)
     instance: Any = error.instance
     union: Any = error.validator_value
     branches = [_resolve(root, b) for b in union]

@@ -21,13 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mockserver import beta
+from mockserver import beta, schema_store
 from mockserver.protocol import errors, handshake, session_config
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
-from mockserver.protocol.validation import EventValidator
-from mockserver.rest.client_secrets import ClientSecret
-from mockserver.state import SCOPE_HEADER, SCOPE_QUERY, ServerState
+from mockserver.state import SCOPE_HEADER, SCOPE_QUERY, ClientSecret, ServerState
 
 DEFAULT_TTL_SECONDS = 60  # "Currently, all tokens expire after one minute." [SDK beta session_create_response]
 TTL_RANGE = (10, 7200)  # as for GA client secrets [SPEC; reference 5.4]
@@ -76,7 +74,7 @@ async def _request(request: Request, event_type: str) -> tuple[ServerState, dict
     # The request schemas are the `session` of the matching beta client event (a unit test holds them
     # equal), so the beta validator words the problems; only the `session.` prefix goes.
     stripped, nulls = beta.strip_documented_nulls(body)
-    problems = EventValidator("beta").check({"type": event_type, "session": stripped})[1]
+    problems = beta.validator().check({"type": event_type, "session": stripped})[1]
     if problems:
         return state, None, error_response(400, _unprefixed(problems[0]))
     return state, {**stripped, **nulls}, None
@@ -120,7 +118,8 @@ async def create_session(request: Request) -> Response:
         session_id=ids.session(), model=body.get("model", beta.DEFAULT_MODEL),
         expires_at=int(state.clock.now() + session_config.SESSION_SECONDS))
     update = beta.session_to_ga(body)
-    problems = EventValidator("realtime").check({"type": "session.update", "session": update})[1]
+    problems = schema_store.schemas().check_document("realtime/client/session.update",
+                                                     {"type": "session.update", "session": update})
     if problems:  # beta-valid but not GA-valid: said in the beta names
         error = beta.error_to_beta(problems[0].payload())
         return error_response(400, _unprefixed(ApiError(error["message"], code=error["code"], param=error["param"])))

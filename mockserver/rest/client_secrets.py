@@ -9,28 +9,19 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from mockserver import schema_store
 from mockserver.protocol import session_config
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
-from mockserver.protocol.validation import check_document
+from mockserver.state import ClientSecret, ServerState
 
 DEFAULT_TTL = 600  # seconds (reference 1.6)
-
-
-@dataclass(frozen=True)
-class ClientSecret:
-    value: str
-    expires_at: float
-    kind: str  # "realtime" | "transcription"
-    model: str | None
-    session: dict[str, Any]  # the session configuration asked for, as a session.update would carry it
 
 
 def no_key() -> ApiError:
@@ -55,8 +46,6 @@ def session_object(kind: str, given: dict[str, Any], session_id: str, expires_at
 
 
 async def create(request: Request) -> JSONResponse:
-    from mockserver.state import ServerState
-
     state: ServerState = request.app.state.mock
     if not request.headers.get("authorization", "").lower().startswith("bearer "):
         return _error(401, no_key())
@@ -66,7 +55,7 @@ async def create(request: Request) -> JSONResponse:
         return _error(400, ApiError(f"We could not parse the JSON body of your request. ({exc})"))
     if not isinstance(body, dict):
         return _error(400, ApiError("We could not parse the JSON body of your request: expected an object."))
-    problems = check_document("rest/client_secrets.request", body)
+    problems = schema_store.schemas().check_document("rest/client_secrets.request", body)
     if problems:
         return _error(400, problems[0])
     given = body.get("session") or {"type": "realtime"}

@@ -11,9 +11,15 @@ from mockserver.scenarios.engine import (
     ScenarioResponder,
     When,
     build_reply,
-    builtin_default,
 )
-from mockserver.scenarios.loader import ScenarioError, load_builtin, load_scenario, parse_scenario, scenario_schema
+from mockserver.scenarios.loader import (
+    ScenarioError,
+    builtin_default,
+    load_builtin,
+    load_scenario,
+    parse_scenario,
+    scenario_schema,
+)
 
 __all__ = [
     "ALWAYS_AVAILABLE",

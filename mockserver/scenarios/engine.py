@@ -8,7 +8,6 @@ Everything here is pure and deterministic: the same scenario and the same turns 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import re
 from collections.abc import Mapping
@@ -281,9 +280,9 @@ def _arguments(value: Any, variables: Mapping[str, str]) -> str:
 class ScenarioResponder:
     """Plays a scenario for one session (make one per session: it remembers which rules answered).
 
-    When no rule answers and the scenario has no fallback, `then` answers (default: the built-in
-    default scenario). `journal` names what answered each response: a rule's label, "fallback" or
-    "default".
+    When no rule answers and the scenario has no fallback, `then` answers (default: `EchoResponder`,
+    which answers exactly as the built-in default scenario does; a test holds the two equal). `journal`
+    names what answered each response: a rule's label, "fallback" or "default".
     """
 
     def __init__(self, scenario: Scenario, *, then: Responder | None = None) -> None:
@@ -315,7 +314,7 @@ class ScenarioResponder:
             return build_reply(self.scenario.fallback, view.variables(), timing=self.scenario.timing, model=model)
         self.journal.append("default")
         if self._then is None:
-            self._then = _default_responder()
+            self._then = EchoResponder()
         return self._then.reply(turn)
 
     def _choose(self, view: TurnView) -> tuple[Rule, dict[str, str]] | None:
@@ -333,16 +332,3 @@ class ScenarioResponder:
             if groups is not None:
                 return rule, groups
         return None
-
-
-@functools.cache
-def builtin_default() -> Scenario:
-    """The built-in default scenario (`builtin/default.yaml`): answers exactly as `EchoResponder`."""
-    from mockserver.scenarios.loader import load_builtin  # the loader imports this module
-
-    return load_builtin("default")
-
-
-def _default_responder() -> Responder:
-    # The built-in default's last rule always matches, so its own `then` is never asked.
-    return ScenarioResponder(builtin_default(), then=EchoResponder())

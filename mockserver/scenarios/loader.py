@@ -26,7 +26,7 @@ from jsonschema.exceptions import ValidationError
 
 from mockserver.scenarios.engine import ALWAYS_AVAILABLE, TEMPLATE, Rule, Scenario, When, merge_timing
 
-__all__ = ["ScenarioError", "load_builtin", "load_scenario", "parse_scenario", "scenario_schema"]
+__all__ = ["ScenarioError", "builtin_default", "load_builtin", "load_scenario", "parse_scenario", "scenario_schema"]
 
 
 class ScenarioError(ValueError):
@@ -61,6 +61,12 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     except UnicodeDecodeError as error:
         raise ScenarioError([f"{source}: not UTF-8 text ({error.reason} at byte {error.start})"]) from error
     return parse_scenario(text, source)
+
+
+@functools.cache
+def builtin_default() -> Scenario:
+    """The built-in default scenario (`builtin/default.yaml`): answers exactly as `EchoResponder`."""
+    return load_builtin("default")
 
 
 def load_builtin(name: str) -> Scenario:

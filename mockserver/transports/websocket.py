@@ -1,30 +1,30 @@
-"""The `/v1/realtime` WebSocket: accept, judge the handshake, then shuttle JSON to and from a Session.
+"""The `/v1/realtime` WebSocket: accept, judge the handshake, attach to a session runtime, read.
 
-Two tasks per connection: a reader that journals every client frame and feeds it to the session as it
-arrives, and the writer (this coroutine) that takes what the session produced, passes it through the
-scope's faults, journals and sends it, waits for paced events, and closes when asked. `send` applies
-the socket's back-pressure, so a response streams as fast as the client reads it.
+The endpoint only adapts: after the handshake it opens a session (`ServerState.open_session`), attaches
+the socket as a sink and feeds the runtime every client frame it reads. It stops reading while the
+socket's outgoing buffer is full (the client does not read), so a client cannot queue work without
+bound. Writing goes through uvicorn's protocol directly when it offers the `realtime_mock.direct`
+channel (transports/uvicorn_ws.py), else through plain ASGI sends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import JSONResponse
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketState
 
-from mockserver.beta import BetaSession
-from mockserver.journal import Journal
 from mockserver.protocol import handshake
 from mockserver.protocol.errors import ApiError
-from mockserver.protocol.faults import FaultInjector, handshake_refusal
+from mockserver.protocol.faults import handshake_refusal
 from mockserver.protocol.ids import IdSource
-from mockserver.protocol.session import Session
-from mockserver.state import SCOPE_HEADER, SCOPE_QUERY, Scope, ServerState
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # compact, as live
+from mockserver.runtime.runtime import dumps
+from mockserver.state import SCOPE_HEADER, SCOPE_QUERY, ServerState
+from mockserver.transports.uvicorn_ws import DIRECT
 
 
 async def realtime_endpoint(websocket: WebSocket) -> None:
@@ -35,12 +35,9 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
         body = {"error": {k: v for k, v in refusal[1].payload().items() if k != "event_id"}}
         await websocket.send_denial_response(JSONResponse(body, status_code=refusal[0]))
         return
-    def minted(key: str) -> tuple[str, str | None] | None:
-        found = state.secret(key)
-        return (found.kind, found.model) if found is not None else None
-
     judged = handshake.check(websocket.query_params, websocket.headers, websocket.scope.get("subprotocols", []),
-                             key_is_valid=state.key_is_valid, beta=state.config.beta, secret=minted)
+                             key_is_valid=state.key_is_valid, beta_models=state.beta_models(),
+                             secret=state.secret_kind)
     await websocket.accept(subprotocol=judged.subprotocol)
     error, code, reason = judged.error, judged.close_code, judged.close_reason if judged.error else ""
     if error is None and refusal is not None:
@@ -53,92 +50,120 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
         code, reason = handshake.BAD_REQUEST, f"{error.type}.{error.code}"
     if error is not None:
         event = {"type": "error", "event_id": IdSource().event(), "error": error.payload()}
-        await websocket.send_text(_dumps(event))
+        await websocket.send_text(dumps(event))
         await websocket.close(code or handshake.BAD_REQUEST, reason)
         return
-    transcription = judged.intent == "transcription"
     secret = state.secret(judged.api_key or "")
-    session, journal = state.open_session(judged.model or "", scope.name,
-                                          kind="transcription" if transcription else "realtime",
-                                          initial=secret.session if secret is not None else None)
-    close_code: int | None = None
+    runtime = state.open_session(
+        "transcription" if judged.intent == "transcription" else "realtime", judged.model or "", scope.name,
+        initial=secret.session if secret is not None else None, beta=judged.beta)
+    sink = websocket_sink(websocket)
+    runtime.attach(sink)
     try:
-        # A beta connection drives the same GA session through the beta translation layer.
-        close_code = await serve(websocket, BetaSession(session) if judged.beta else session, journal, scope, state)
+        while not runtime.ended:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text")
+            runtime.receive(text if text is not None else message.get("bytes") or b"")
+            if sink.paused:  # the client does not read what it asked for: read no more until it does
+                await sink.drained()
     finally:
-        state.close_session(session, journal, close_code)
+        runtime.detach(sink)
+        await sink.aclose()
 
 
-async def serve(websocket: WebSocket, session: Session | BetaSession, journal: Journal, scope: Scope,
-                state: ServerState) -> int | None:
-    """Run one session until either side closes; returns the close code the server sent (if it did).
+class DirectSink:
+    """A WebSocket written through uvicorn's protocol: a batch of frames in one write."""
 
-    `session` is the GA session, or for a beta connection its `BetaSession` wrapper: then faults,
-    the journal and observers see the beta events that cross the wire (observers get the GA core).
-    """
-    wake = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    core = session.core if isinstance(session, BetaSession) else session
-    clock = core.clock
-    injector = FaultInjector(lambda: scope.faults)
-    session.stall_when = injector.should_stall
-    session_id = core.config["id"]
+    def __init__(self, channel: Any) -> None:
+        self._channel = channel
+        self.on_resume: Callable[[], None] | None = None
+        channel.on_resume = self._resumed
 
-    async def read() -> None:
+    @property
+    def paused(self) -> bool:
+        return bool(self._channel.paused)
+
+    def deliver(self, frames: list[str]) -> None:
+        self._channel.write_texts(frames)
+
+    def close(self, code: int, reason: str) -> None:
+        self._channel.close_now(code, reason)
+
+    async def drained(self) -> None:
+        await self._channel.writable.wait()
+
+    async def aclose(self) -> None:
+        self._channel.close_now(1000, "")
+
+    def _resumed(self) -> None:
+        if self.on_resume is not None:
+            self.on_resume()
+
+
+class AsgiSink:
+    """A WebSocket written with plain ASGI sends (any ASGI server): a writer task drains a queue."""
+
+    HIGH_WATER = 1024  # frames queued before the sink counts as paused
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+        self._queue: deque[str | tuple[int, str]] = deque()
+        self._ready = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self.on_resume: Callable[[], None] | None = None
+        self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    @property
+    def paused(self) -> bool:
+        return len(self._queue) > self.HIGH_WATER
+
+    def deliver(self, frames: list[str]) -> None:
+        self._queue.extend(frames)
+        self._ready.set()
+
+    def close(self, code: int, reason: str) -> None:
+        self._queue.append((code, reason))
+        self._ready.set()
+
+    async def drained(self) -> None:
+        while self.paused:
+            self._drained.clear()
+            await self._drained.wait()
+
+    async def aclose(self) -> None:
+        if self._queue:  # a close (or the frames before it) still to go out
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._writer), 1.0)
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._writer
+        if self._websocket.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self._websocket.close(1000)
+
+    async def _write(self) -> None:
+        websocket = self._websocket
         try:
             while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                text = message.get("text")
-                frame = text if text is not None else message.get("bytes") or b""
-                journal.client(clock.now(), frame)
-                session.receive_frame(frame)
-                wake.set()
-        finally:
-            wake.set()
+                await self._ready.wait()
+                self._ready.clear()
+                while self._queue:
+                    item = self._queue.popleft()
+                    if isinstance(item, tuple):
+                        await websocket.close(*item)
+                        return
+                    await websocket.send_text(item)
+                    if not self.paused and not self._drained.is_set():
+                        self._drained.set()
+                        if self.on_resume is not None:
+                            self.on_resume()
+        except Exception:  # the client went away mid-send: nothing to keep
+            return
 
-    def expire() -> None:
-        session.expire()
-        wake.set()
 
-    reader = asyncio.create_task(read())
-    expiry = loop.call_later(max(0.0, session.expires_at - clock.now()), expire)
-    state.register_waker(session_id, wake.set)
-    try:
-        while not reader.done():
-            wake.clear()
-            now = clock.now()
-            produced = session.poll()
-            events = injector.apply(produced, now)
-            for event in events:
-                journal.server(now, event)
-                state.observe(core, event)
-                await websocket.send_text(_dumps(event))
-            if injector.expire:
-                injector.expire = False
-                session.expire()
-                continue  # the session_expired error goes out on the next turn, then the close
-            close = injector.close or (session.close if not session.busy else None)
-            if close is not None:
-                await websocket.close(close.code, close.reason)
-                return close.code
-            if produced:
-                await asyncio.sleep(0)  # let the reader in between batches (a cancel can land mid-stream)
-                continue
-            due = min((t for t in (session.next_due(), injector.next_due()) if t is not None), default=None)
-            timeout = None if due is None else max(0.0, due - clock.now())
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout)
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        pass  # the client went away mid-send: nothing to keep
-    finally:
-        state.register_waker(session_id, None)
-        expiry.cancel()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await reader
-        if websocket.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close(1000)
-    return None
+def websocket_sink(websocket: WebSocket) -> DirectSink | AsgiSink:
+    direct = websocket.scope.get("extensions", {}).get(DIRECT)
+    return DirectSink(direct["channel"]) if direct else AsgiSink(websocket)

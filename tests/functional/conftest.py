@@ -12,7 +12,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from mockserver import schema_store
-from mockserver.protocol.session import Session
+from mockserver.protocol.session import Session  # the base of every session kind
 from mockserver.runner import RunningServer, start_in_thread
 from mockserver.state import ServerConfig, ServerState
 

@@ -13,7 +13,7 @@ from openai import AsyncOpenAI
 from conformance import cassette as cassettes
 from conformance.beta import beta_findings, migration_report
 from conformance.commands import migrate_command
-from mockserver.recorder import app_config, create_recorder_app
+from conformance.recorder import app_config, create_recorder_app
 from mockserver.runner import start_app_in_thread
 from mockserver.state import ServerConfig, ServerState
 from tests.functional.conftest import Start

@@ -257,6 +257,58 @@ async def test_session_limit_expires_with_close_1001(start_mock: Start) -> None:
         1001, "Your session hit the maximum duration of 60 minutes.")
 
 
+class Broken:
+    def reply(self, turn: Any) -> Reply:
+        raise RuntimeError("a bug in the responder")
+
+
+async def test_a_crash_in_the_core_reaches_the_client_as_server_error_and_1011(
+        start_mock: Start, caplog: pytest.LogCaptureFixture) -> None:
+    server = start_mock(responder=Broken)
+    async with sdk_client(server).realtime.connect(model="gpt-realtime") as conn:
+        await conn.recv()
+        await conn.response.create()
+        error = await asyncio.wait_for(conn.recv(), 5)
+        assert error.type == "error" and error.error.type == "server_error"
+        assert error.error.message.startswith("The server had an error while processing your request.")
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(conn.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert "a bug in the responder" in caplog.text  # logged with its traceback, on the server's logger
+
+
+async def test_under_a_plain_asgi_server_the_session_works_the_same() -> None:
+    """The app on uvicorn's stock WebSocket protocol (no direct channel): sinks fall back to ASGI sends."""
+    import uvicorn
+
+    from mockserver.app import create_app
+    from mockserver.protocol.faults import Fault
+    from mockserver.runner import start_app_in_thread
+    from mockserver.state import ServerState
+
+    state = ServerState()
+    server = start_app_in_thread(lambda port: uvicorn.Config(create_app(state), port=port, lifespan="off",
+                                                             ws="websockets-sansio", log_level="warning"), state)
+    try:
+        async with sdk_client(server).realtime.connect(model="gpt-realtime") as conn:
+            await conn.recv()
+            await conn.session.update(session=TEXT)
+            await conn.conversation.item.create(item=USER)
+            await conn.response.create()
+            events = await until(conn, "rate_limits.updated")
+            text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+            assert text == "You said: Say a short greeting."
+        state.scope().add_fault(Fault(name="close", event="response.created", code=4321, reason="fault"))
+        async with connect(url(server), additional_headers={"Authorization": "Bearer sk-test"}) as ws:
+            await raw_until(ws, "session.created")
+            await ws.send(json.dumps({"type": "response.create"}))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(raw_until(ws, "never"), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4321
+    finally:
+        server.stop()
+
+
 async def test_server_pings_while_idle(start_mock: Start, caplog: pytest.LogCaptureFixture) -> None:
     server = start_mock(ServerConfig(ping_interval=0.2))  # live: every ~20 s; shortened, real time is the point
     caplog.set_level(logging.DEBUG, logger="websockets.client")

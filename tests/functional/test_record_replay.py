@@ -26,10 +26,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from conformance.cassette import SUFFIX, Cassette, Frame, read
+from conformance.recorder import app_config, create_recorder_app
+from conformance.replayer import Replay, create_replay_app
 from mockserver import __version__
 from mockserver.protocol.faults import Fault
-from mockserver.recorder import app_config, create_recorder_app
-from mockserver.replayer import Replay, create_replay_app
 from mockserver.runner import RunningServer
 from mockserver.state import ServerConfig
 from tests.functional.conftest import Start

@@ -6,11 +6,23 @@ import json
 from typing import Any
 
 from mockserver import schema_store
-from mockserver.protocol.clock import FakeClock
+from mockserver.protocol.clock import Clock, FakeClock
 from mockserver.protocol.ids import IdSource
+from mockserver.protocol.realtime import RealtimeSession
 from mockserver.protocol.responder import Responder
 from mockserver.protocol.responses import Pacing
-from mockserver.protocol.session import Limits, Session
+from mockserver.protocol.session import Limits
+from mockserver.protocol.transcription_session import TranscriptionSession
+
+
+def realtime_session(seed: int = 7, clock: Clock | None = None, **options: Any) -> RealtimeSession:
+    return RealtimeSession(model=options.pop("model", "gpt-realtime"), ids=IdSource(seed), clock=clock or FakeClock(),
+                           schemas=schema_store.schemas(), **options)
+
+
+def transcription_session(seed: int = 3, clock: Clock | None = None, **options: Any) -> TranscriptionSession:
+    return TranscriptionSession(ids=IdSource(seed), clock=clock or FakeClock(), schemas=schema_store.schemas(),
+                                **options)
 
 
 class Driver:
@@ -19,8 +31,8 @@ class Driver:
     def __init__(self, responder: Responder | None = None, *, pacing: Pacing | None = None,
                  session_seconds: float = 3600, seed: int = 7) -> None:
         self.clock = FakeClock()
-        self.session = Session(model="gpt-realtime", ids=IdSource(seed), clock=self.clock, responder=responder,
-                               limits=Limits(session_seconds=session_seconds, pacing=pacing or Pacing()))
+        self.session: Any = realtime_session(seed, self.clock, responder=responder, limits=Limits(
+            session_seconds=session_seconds, pacing=pacing or Pacing()))
         self.sent: list[dict[str, Any]] = []
         self.pump()
 

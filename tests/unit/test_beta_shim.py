@@ -16,13 +16,11 @@ from mockserver import beta, schema_store
 from mockserver.beta import BetaSession
 from mockserver.protocol import handshake, session_config
 from mockserver.protocol.clock import FakeClock
-from mockserver.protocol.ids import IdSource
+from mockserver.protocol.realtime import RealtimeSession
 from mockserver.protocol.responder import FunctionCall, McpCall, Message, Reply, Responder, ScriptedResponder
-from mockserver.protocol.session import Session
-from mockserver.protocol.validation import EventValidator
-from tests.unit.sessions import collapse, errors_of, types
+from tests.unit.sessions import collapse, errors_of, realtime_session, types
 
-GA = EventValidator("realtime")
+GA = schema_store.schemas().validator(RealtimeSession.EVENTS.schemas)
 BETA_SERVER_TYPES = set(schema_store.event_types("beta/server"))
 GA_SERVER_TYPES = schema_store.event_types("realtime/server")
 
@@ -277,13 +275,15 @@ def test_handshake_rejects_beta_by_default_and_shims_on_request(headers: dict[st
     rejected = handshake.check(query, headers, offered)
     assert rejected.error is not None and rejected.error.code == "beta_api_shape_disabled"
     assert rejected.close_code == 4000
-    shimmed = handshake.check(query, headers, offered, beta="shim")
+    shimmed = handshake.check(query, headers, offered, beta_models=beta.BETA_MODELS)
     assert shimmed.error is None and shimmed.beta and shimmed.model == "gpt-4o-realtime-preview"
-    assert not handshake.check(query, AUTH, [], beta="shim").beta  # a GA client on a shim server stays GA
+    # A GA client on a shim server stays GA.
+    assert not handshake.check(query, AUTH, [], beta_models=beta.BETA_MODELS).beta
 
 
 def test_handshake_refuses_models_the_beta_interface_cannot_name() -> None:
-    judged = handshake.check({"model": "gpt-realtime-mini"}, {**AUTH, "openai-beta": "realtime=v1"}, [], beta="shim")
+    judged = handshake.check({"model": "gpt-realtime-mini"}, {**AUTH, "openai-beta": "realtime=v1"}, [],
+                             beta_models=beta.BETA_MODELS)
     assert judged.error is not None and judged.error.code == "invalid_model" and judged.close_code == 4000
     assert "gpt-4o-realtime-preview" in beta.BETA_MODELS and "gpt-realtime" in beta.BETA_MODELS
 
@@ -316,7 +316,7 @@ class BetaDriver:
 
     def __init__(self, responder: Responder | None = None, seed: int = 7) -> None:
         self.clock = FakeClock()
-        self.core = Session(model="gpt-4o-realtime-preview", ids=IdSource(seed), clock=self.clock, responder=responder)
+        self.core = realtime_session(seed, self.clock, model="gpt-4o-realtime-preview", responder=responder)
         self.session = BetaSession(self.core)
         self.sent: list[dict[str, Any]] = []
         self.pump()
@@ -486,8 +486,8 @@ def test_injected_ga_events_are_translated_and_expiry_closes() -> None:
 
 def test_the_ga_core_is_left_as_ga() -> None:
     """The wrapper is a translation: the core's own stream, polled directly, stays GA and schema-valid."""
-    core = Session(model="gpt-4o-realtime-preview", ids=IdSource(1), clock=FakeClock(),
-                   responder=ScriptedResponder([Reply((McpCall("srv", "tool", "{}", output="ok"), Message("Hi")))]))
+    reply = Reply((McpCall("srv", "tool", "{}", output="ok"), Message("Hi")))
+    core = realtime_session(1, model="gpt-4o-realtime-preview", responder=ScriptedResponder([reply]))
     wrapped = BetaSession(core)
     wrapped.receive_frame(json.dumps({"type": "session.update", "session": {"modalities": ["text"]}}))
     wrapped.receive_frame(json.dumps({"type": "response.create"}))

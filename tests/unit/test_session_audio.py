@@ -10,11 +10,10 @@ import pytest
 
 from mockserver.audio import codecs
 from mockserver.audio.speech import speak, transcribe
-from mockserver.protocol.clock import FakeClock
-from mockserver.protocol.ids import IdSource
 from mockserver.protocol.responses import Pacing
-from mockserver.protocol.session import Limits, Session
-from tests.unit.sessions import Driver, collapse, errors_of, types
+from mockserver.protocol.session import Limits
+from tests.unit import sessions
+from tests.unit.sessions import Driver, collapse, errors_of, realtime_session, types
 
 SILENCE_1S = bytes(48_000)
 
@@ -100,8 +99,7 @@ def test_audio_without_words_transcribes_empty_or_fails() -> None:
     stream(d, SILENCE_1S)
     completed = d.send({"type": "input_audio_buffer.commit"})[-1]
     assert (completed["type"], completed["transcript"]) == ("conversation.item.input_audio_transcription.completed", "")
-    session = Session(model="gpt-realtime", ids=IdSource(1), clock=FakeClock(), limits=Limits(unintelligible="fail"))
-    d.session = session
+    d.session = realtime_session(1, limits=Limits(unintelligible="fail"))
     transcribe_with(d, "whisper-1", turn_detection=None)
     stream(d, SILENCE_1S)
     assert d.send({"type": "input_audio_buffer.commit"})[-1]["error"]["code"] == "audio_unintelligible"
@@ -177,7 +175,7 @@ def test_the_mock_can_hear_its_own_answer() -> None:
 
 def transcription_session() -> Driver:
     d = Driver()
-    d.session = Session(model="", ids=IdSource(3), clock=d.clock, kind="transcription")
+    d.session = sessions.transcription_session(3, d.clock)
     d.sent = []
     d.pump()
     return d

@@ -10,11 +10,13 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mockserver import beta as beta_shim
 from mockserver import schema_store
-from mockserver.protocol.validation import EventValidator, _compiled
+from mockserver.protocol.realtime import RealtimeSession
 from tests.conftest import reference_dir
 
-REALTIME = EventValidator("realtime")
+SCHEMAS = schema_store.schemas()
+REALTIME = SCHEMAS.validator(RealtimeSession.EVENTS.schemas)
 LIVE_TYPES = ("'session.update', 'session.close', 'input_audio_buffer.append', "
               "'session.input_audio_buffer.append', 'input_audio_buffer.commit', 'input_audio_buffer.clear', "
               "'conversation.item.create', 'conversation.item.truncate', 'conversation.item.delete', "
@@ -161,17 +163,22 @@ def test_missing_keys_come_after_present_ones() -> None:
 
 
 def test_translation_surface_rejects_unprefixed_names() -> None:
-    _, problems = EventValidator("translation").check_frame('{"type": "input_audio_buffer.append", "audio": ""}')
+    translation = SCHEMAS.validator({t: f"translation/client/{t}" for t in (
+        "session.update", "session.input_audio_buffer.append", "session.close")})
+    _, problems = translation.check_frame('{"type": "input_audio_buffer.append", "audio": ""}')
     assert problems[0].message == ("Invalid value: 'input_audio_buffer.append'. Supported values are: "
                                    "'session.update', 'session.input_audio_buffer.append', and 'session.close'.")
 
 
 def test_call_surface_accepts_output_audio_buffer_clear() -> None:
-    assert EventValidator("realtime-call").check_frame('{"type": "output_audio_buffer.clear"}')[1] == []
+    calls = SCHEMAS.validator({**RealtimeSession.EVENTS.schemas,
+                               "output_audio_buffer.clear": "realtime/client/output_audio_buffer.clear"})
+    assert calls.check_frame('{"type": "output_audio_buffer.clear"}')[1] == []
+    assert REALTIME.check_frame('{"type": "output_audio_buffer.clear"}')[1][0].code == "invalid_value"
 
 
 def test_beta_surface_accepts_beta_shapes() -> None:
-    beta = EventValidator("beta")
+    beta = beta_shim.validator()
     ok = json.dumps({"type": "session.update", "session": {"modalities": ["text"], "input_audio_format": "pcm16"}})
     assert beta.check_frame(ok)[1] == []
     assert REALTIME.check_frame(ok)[1][0].code == "missing_required_parameter"
@@ -258,14 +265,14 @@ def test_problems_exactly_when_the_schema_says_invalid(event: dict[str, Any]) ->
     if event["type"] in REALTIME.supported:
         translation = event["type"] in ("session.close", "session.input_audio_buffer.append")
         family = "translation/client" if translation else "realtime/client"
-        validator, _ = _compiled(f"{family}/{event['type']}")
+        validator, _ = SCHEMAS.compiled(f"{family}/{event['type']}")
         assert (problems == []) == validator.is_valid(event)
     else:
         assert [p.code for p in problems] == ["invalid_value"]
 
 
 def test_validators_are_compiled_once() -> None:
-    first = _compiled("realtime/client/session.update")
+    first = SCHEMAS.compiled("realtime/client/session.update")
     REALTIME.check_frame(session_update({"type": "realtime"}))
-    assert _compiled("realtime/client/session.update") is first
+    assert SCHEMAS.compiled("realtime/client/session.update") is first
     assert schema_store.validator("realtime/server/error") is schema_store.validator("realtime/server/error")

@@ -34,8 +34,9 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from conformance.cassette import Cassette, HttpLeg, client_frame, find, read
+from conformance.normalize import is_id_key
+from conformance.recorder import WEBSOCKET_PATHS, app_config
 from mockserver.protocol.ids import IdSource
-from mockserver.recorder import WEBSOCKET_PATHS, app_config
 
 Report = Callable[[str], None]
 MATCHED_QUERY = ("model", "intent")  # what must agree between a connection and its cassette
@@ -159,7 +160,7 @@ class Replay:
             if len(recorded) == len(sent):
                 return None
             return f"{where} has {len(sent)} characters of base64 audio, the recording {len(recorded)}"
-        if _is_id(key) and isinstance(recorded, str) and isinstance(sent, str) and recorded != "root":
+        if is_id_key(key) and isinstance(recorded, str) and isinstance(sent, str) and recorded != "root":
             return None if self._pair(recorded, sent, attempt) else \
                 f"{where} is {sent!r}, the recording has {recorded!r} ({self._why_not(recorded, sent, attempt)})"
         if recorded == sent and isinstance(recorded, bool) == isinstance(sent, bool):
@@ -199,12 +200,9 @@ def _ids_in(value: Any, key: str = "", top: bool = True) -> Iterator[str]:
     elif isinstance(value, list):
         for inner in value:
             yield from _ids_in(inner, key, top=False)
-    elif isinstance(value, str) and _is_id(key) and value != "root":
+    elif isinstance(value, str) and is_id_key(key) and value != "root":
         yield value
 
-
-def _is_id(key: str) -> bool:
-    return key == "id" or key.endswith("_id")
 
 
 def _kind(event: dict[str, Any]) -> str:
