@@ -18,7 +18,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mockserver.protocol.responses import Pacing
-    from mockserver.runner import uvicorn_config
+    from mockserver.runner import tune_process, uvicorn_config
     from mockserver.state import ServerConfig, ServerState
 
     pacing = Pacing(first_delta=args.first_delta_ms / 1000, realtime_audio=args.realtime_audio)
@@ -37,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
         print("realtime-mock: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
     tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    tune_process()
     uvicorn.Server(uvicorn_config(state, host=args.host, port=args.port,
                                   log_level=args.log_level, tls=tls)).run()
     return 0

@@ -11,7 +11,7 @@ Live sessions are `SessionRuntime`s (runtime/), opened here and found through th
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 DEFAULT_SCOPE = "default"
 SCOPE_HEADER = "x-mock-scope"
 SCOPE_QUERY = "mock_scope"
-KEPT_JOURNALS = 200  # per scope: the journals of closed sessions stay readable, the oldest go first
+# The journals of closed sessions stay readable, over all scopes, up to these bounds (the oldest go first).
+KEPT_JOURNALS = 1000
+KEPT_JOURNAL_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -154,6 +156,8 @@ class ServerState:
         # Called with (session, event) for every server event a transport sends.
         self.observers: list[Callable[[Any, dict[str, Any]], None]] = []
         self.client_secrets: dict[str, ClientSecret] = {}  # ek_ value -> what it was minted for
+        self._closed: deque[tuple[Scope, Journal]] = deque()  # journals of closed sessions, oldest first
+        self._closed_bytes = 0
 
     @property
     def sessions(self) -> dict[str, Any]:
@@ -209,11 +213,6 @@ class ServerState:
         session_id = core.config["id"]
         journal = Journal(session_id, model, scope.name, self.clock.now())
         scope.journals[session_id] = journal
-        while len(scope.journals) > KEPT_JOURNALS:
-            oldest = next(iter(scope.journals))
-            if oldest in scope.sessions:
-                break
-            del scope.journals[oldest]
         runtime = SessionRuntime(wire, core=core, journal=journal, scope=scope.name, clock=self.clock,
                                  faults=lambda: scope.faults, observers=self.observers, on_end=self._ended)
         scope.sessions[session_id] = runtime
@@ -223,8 +222,17 @@ class ServerState:
     def _ended(self, runtime: SessionRuntime) -> None:
         self.registry.remove(runtime)
         scope = self.scopes.get(runtime.scope)
-        if scope is not None:
-            scope.sessions.pop(runtime.session_id, None)
+        if scope is None:
+            return
+        scope.sessions.pop(runtime.session_id, None)
+        self._closed.append((scope, runtime.journal))
+        self._closed_bytes += runtime.journal.size
+        while len(self._closed) > KEPT_JOURNALS or (self._closed_bytes > KEPT_JOURNAL_BYTES
+                                                     and len(self._closed) > 1):
+            old_scope, journal = self._closed.popleft()
+            self._closed_bytes -= journal.size
+            if old_scope.journals.get(journal.session_id) is journal:
+                del old_scope.journals[journal.session_id]
 
     def find(self, session_id: str) -> tuple[Scope, SessionRuntime | None, Journal] | None:
         for scope in self.scopes.values():

@@ -12,7 +12,6 @@ or changes (`refresh`); the conversation keeps the running totals. Responders se
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, overload
@@ -123,16 +122,29 @@ class Conversation:
         self.audio_ms -= audio_ms
 
 
+ITEM_TOKENS = 4  # what an item costs besides its words (its role and separators, as chat formats count)
+_WORDS_OF_ITEM = ("name", "arguments", "output")
+_WORDS_OF_PART = ("text", "transcript")
+
+
 def cost(item: Mapping[str, Any]) -> tuple[int, float]:
-    """What an item in context costs a response: the text tokens of its JSON (no id, no audio bytes) and
-    the milliseconds of its audio (PCM16 24 kHz: 48 bytes a millisecond)."""
-    shown = public(item)
-    shown.pop("id", None)
-    audio_ms = 0.0
+    """What an item in context costs a response: the text tokens of its words (text, transcripts, a call's
+    name, arguments and output) and the milliseconds of its audio (PCM16 24 kHz: 48 bytes a millisecond)."""
+    tokens, audio_ms = ITEM_TOKENS, 0.0
+    for key in _WORDS_OF_ITEM:
+        value = item.get(key)
+        if isinstance(value, str):
+            tokens += count_tokens(value)
     for part in item.get("content") or ():
-        if isinstance(part, dict) and isinstance(part.get("audio"), str):
-            audio_ms += base64_length(part["audio"]) / 48
-    return count_tokens(json.dumps(shown)), audio_ms
+        if isinstance(part, dict):
+            for key in _WORDS_OF_PART:
+                value = part.get(key)
+                if isinstance(value, str):
+                    tokens += count_tokens(value)
+            audio = part.get("audio")
+            if isinstance(audio, str):
+                audio_ms += base64_length(audio) / 48
+    return tokens, audio_ms
 
 
 def base64_length(text: str) -> int:

@@ -15,12 +15,22 @@ _BASE62 = string.digits + string.ascii_letters
 _TO_BASE62 = bytes(ord(_BASE62[i % 62]) for i in range(256))
 
 
+_POOL = 2048  # base62 characters drawn at a time (an id per event makes this hot)
+
+
 class IdSource:
     def __init__(self, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
+        self._pool = ""
+        self._at = 0
 
     def token(self, length: int = 21) -> str:
-        return self._rng.randbytes(length).translate(_TO_BASE62).decode()
+        at = self._at
+        if at + length > len(self._pool):
+            self._pool = self._rng.randbytes(max(_POOL, length)).translate(_TO_BASE62).decode()
+            at = 0
+        self._at = at + length
+        return self._pool[at:at + length]
 
     def event(self) -> str:
         return "event_" + self.token()
@@ -42,7 +52,8 @@ class IdSource:
 
     def obfuscation(self) -> str:
         """Random padding the live API adds to streamed deltas (8-16 characters)."""
-        return self.token(self._rng.randint(8, 16))
+        drawn = self.token(17)
+        return drawn[1: 9 + ord(drawn[0]) % 9]
 
     def randint(self, low: int, high: int) -> int:
         return self._rng.randint(low, high)

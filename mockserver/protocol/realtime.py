@@ -7,6 +7,7 @@ turn and cuts the answer when the user speaks over it (barge-in).
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 from mockserver.audio import formats
@@ -19,6 +20,7 @@ from mockserver.protocol.ids import IdSource
 from mockserver.protocol.responder import EchoResponder, ErrorReply, Responder, Turn
 from mockserver.protocol.responses import ResponseRun, ResponseSettings
 from mockserver.protocol.session import EventTable, Limits, Stream
+from mockserver.protocol.tokens import count_tokens
 from mockserver.protocol.validation import Schemas
 
 
@@ -36,6 +38,7 @@ class RealtimeSession(ConversationSession):
         self._responses = 0
         self._last_input_tokens = 0
         self._audio_produced = False
+        self._prompt: tuple[str | None, list[dict[str, Any]] | None, int] = (None, None, 0)
         self.emit("session.created", session=self.config)
 
     # -- the AudioHost interface ----------------------------------------------------------------
@@ -118,13 +121,16 @@ class RealtimeSession(ConversationSession):
         context = self._context(params, event)
         if context is None:
             return
-        items, context_cost = context
+        items, (context_tokens, audio_ms) = context
         session = self.config
         output = params.get("audio", {}).get("output", {})
+        instructions = params.get("instructions", session["instructions"])
+        # The session's tools were put in order when it was updated; a response's own, here.
+        tools = [session_config.normalize_tool(t) for t in params["tools"]] if "tools" in params else session["tools"]
         settings = ResponseSettings(
             output_modalities=list(params.get("output_modalities") or session["output_modalities"]),
-            instructions=params.get("instructions", session["instructions"]),
-            tools=[session_config.normalize_tool(t) for t in params.get("tools", session["tools"])],
+            instructions=instructions,
+            tools=tools,
             tool_choice=params.get("tool_choice", session["tool_choice"]),
             max_output_tokens=params.get("max_output_tokens", session["max_output_tokens"]),
             # The session config is replaced, never changed in place: its parts may be shared.
@@ -132,7 +138,7 @@ class RealtimeSession(ConversationSession):
             voice=output.get("voice", session["audio"]["output"]["voice"]),
             metadata=params.get("metadata"),
             in_conversation=in_conversation,
-            context_cost=context_cost,
+            context_cost=(self._prompt_tokens(instructions, tools) + context_tokens, audio_ms),
         )
         reply = self.responder.reply(Turn(
             items=items, instructions=settings.instructions, tools=settings.tools,
@@ -154,6 +160,12 @@ class RealtimeSession(ConversationSession):
         self._streams.append(run)
         if in_conversation:
             self._default_run = run
+
+    def _prompt_tokens(self, instructions: str, tools: list[dict[str, Any]]) -> int:
+        """Tokens of the instructions and tools, counted again only when they change."""
+        if instructions is not self._prompt[0] or tools is not self._prompt[1]:
+            self._prompt = (instructions, tools, count_tokens(instructions) + count_tokens(json.dumps(tools)))
+        return self._prompt[2]
 
     def _audio_started(self, item_id: str, fmt: formats.Format) -> None:
         self._audio_produced = True

@@ -16,13 +16,12 @@ status `cancelled`.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver.audio import formats
-from mockserver.protocol.conversation import Conversation, clone, public
+from mockserver.protocol.conversation import Conversation, base64_length, public
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.responder import FunctionCall, McpCall, McpListTools, Message, Reply, Timing
 from mockserver.protocol.tokens import count_tokens, tokens
@@ -54,7 +53,8 @@ class ResponseSettings:
     voice: Any
     metadata: dict[str, Any] | None
     in_conversation: bool  # False for `conversation: "none"` (out of band)
-    context_cost: tuple[int, float]  # the items the model sees: their text tokens and audio milliseconds
+    # What the model takes in: text tokens (instructions, tools and the items in context) and audio milliseconds.
+    context_cost: tuple[int, float]
 
 
 @dataclass
@@ -99,7 +99,11 @@ class ResponseRun:
         self._truncated = False
         self._final = False  # response.done has been generated
         self._events: Generator[dict[str, Any], None, None] = self._run()
-        self._next: tuple[float, dict[str, Any]] | None = None  # (delay, event) not yet released
+        self._next: dict[str, Any] | None = None  # the event generated but not yet released
+        # Pacing at all? (when nothing is paced every delay is 0: the time arithmetic is skipped)
+        self._paced = bool(pacing.first_delta or pacing.between_deltas or pacing.realtime_audio
+                           or self._timing.first_delta_ms or self._timing.tokens_per_second
+                           or self._timing.audio_speed)
         self._deltas_sent = 0
         self._last_audio_s = 0.0  # how long the last audio delta plays (real-time pacing)
         self.due_at = 0.0
@@ -110,7 +114,8 @@ class ResponseRun:
     # -- the session's interface ----------------------------------------------------------------
 
     def created_event(self) -> dict[str, Any]:
-        return self._event("response.created", response=clone(self.response))
+        # A shallow copy is enough: the response's own keys are replaced when it ends, never changed in place.
+        return self._event("response.created", response=dict(self.response))
 
     def sync(self) -> None:
         """Bring the stored item in flight up to date with the audio sent so far (its bytes are encoded
@@ -121,34 +126,36 @@ class ResponseRun:
     def release(self, now: float, limit: int) -> list[dict[str, Any]]:
         """The events that are due at `now` (at most `limit`); sets `due_at` for the next one."""
         out: list[dict[str, Any]] = []
+        stall_when = self.stall_when
         while not self.finished and not self.stalled and len(out) < limit:
-            if self._next is None:
+            event = self._next
+            if event is None:
                 try:
-                    event = next(self._events)
+                    event = self._next = next(self._events)
                 except StopIteration:
                     self.finished = True
                     break
-                delay = self._delay_before(event)
-                self._next = (delay, event)
-                # On a schedule: after a stall (a slow reader) the due events go out at once and the
-                # stream keeps its long-run rate, instead of drifting late.
-                self.due_at += delay
+                if self._paced:
+                    # On a schedule: after a stall (a slow reader) the due events go out at once and the
+                    # stream keeps its long-run rate, instead of drifting late.
+                    self.due_at += self._delay_before(event)
             if self.due_at > now:
                 break
-            out.append(self._account(self._next[1]))
+            out.append(self._account(event))
             self._next = None
-            if self.stall_when is not None and self.stall_when(out[-1]):
+            if stall_when is not None and stall_when(event):
                 self.stalled = True
         return out
 
     def cancel(self, reason: str) -> list[dict[str, Any]]:
         """Stop now: finalise what is in flight, then `response.done` with status `cancelled`."""
         if self._final:  # too late to cancel: what is left is response.done and rate_limits.updated
-            pending = [self._next[1]] if self._next else []
+            pending = [self._next] if self._next else []
             self.finished = True
             return pending + list(self._events)
         # A held delta was never sent and is dropped; a held structural event (only held by `limit`) goes out first.
-        events = [self._account(self._next[1])] if self._next and not self._next[1]["type"].endswith(".delta") else []
+        held = self._next
+        events = [self._account(held)] if held is not None and not held["type"].endswith(".delta") else []
         self._events.close()
         self._next = None
         events += self._finish_item("incomplete")
@@ -191,7 +198,7 @@ class ResponseRun:
         if kind == "response.output_audio.delta":
             fmt = formats.format_of(self.settings.output_format)
             previous_audio = self._last_audio_s
-            self._last_audio_s = formats.duration_ms(len(base64.b64decode(event["delta"])), fmt) / 1000
+            self._last_audio_s = formats.duration_ms(base64_length(event["delta"]), fmt) / 1000
         if self._deltas_sent == 1:
             delay = timing.first_delta_ms / 1000 if timing.first_delta_ms is not None else pacing.first_delta
         elif kind == "response.output_audio.delta":
@@ -262,8 +269,7 @@ class ResponseRun:
             self._part = _Part("text")
             item["content"] = [{"type": "output_text", "text": ""}]
             yield self._event("response.content_part.added", **ids, part={"type": "text", "text": ""})
-            for piece in pieces:
-                yield self._event("response.output_text.delta", **ids, delta=piece, obfuscation=self._ids.obfuscation())
+            yield from self._deltas("response.output_text.delta", ids, pieces)
         yield from self._finish_item("incomplete" if self._truncated else "completed")
 
     def _speak(self, ids: dict[str, Any], pieces: list[str]) -> Iterator[dict[str, Any]]:
@@ -296,6 +302,12 @@ class ResponseRun:
                 del buffered[:size]
                 size = self._ids.randint(50, 250) * per_ms
 
+    def _deltas(self, event_type: str, ids: dict[str, Any], pieces: list[str]) -> Iterator[dict[str, Any]]:
+        """Text deltas, one per piece (the hot loop of a response: each event built in one step)."""
+        event_id, obfuscation = self._ids.event, self._ids.obfuscation
+        for piece in pieces:
+            yield {"type": event_type, "event_id": event_id(), **ids, "delta": piece, "obfuscation": obfuscation()}
+
     def _audio_delta(self, ids: dict[str, Any], chunk: bytes) -> dict[str, Any]:
         return self._event("response.output_audio.delta", **ids, delta=base64.b64encode(chunk).decode())
 
@@ -306,9 +318,8 @@ class ResponseRun:
                                 "call_id": call_id, "arguments": ""}
         yield from self._add_item(index, item)
         ids = {**self._ids_of(index, item_id), "call_id": call_id}
-        for piece in self._take_tokens(tokens(call.arguments)):
-            yield self._event("response.function_call_arguments.delta", **ids, delta=piece,
-                              obfuscation=self._ids.obfuscation())
+        pieces = self._take_tokens(tokens(call.arguments))
+        yield from self._deltas("response.function_call_arguments.delta", ids, pieces)
         yield self._event("response.function_call_arguments.done", **ids, name=call.name, arguments=item["arguments"])
         yield from self._finish_item("incomplete" if self._truncated else "completed")
 
@@ -378,15 +389,13 @@ class ResponseRun:
     def _finish(self, status: str, details: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
         self._final = True
         self.response.update(status=status, status_details=details, output=list(self.output), usage=self._usage())
-        yield self._event("response.done", response=clone(self.response))
+        yield self._event("response.done", response=dict(self.response))
         remaining = RATE_LIMIT_TOKENS - self.response["usage"]["total_tokens"]
         yield self._event("rate_limits.updated", rate_limits=[
             {"name": "tokens", "limit": RATE_LIMIT_TOKENS, "remaining": remaining, "reset_seconds": 0.001}])
 
     def _usage(self) -> dict[str, Any]:
-        context_tokens, audio_in = self.settings.context_cost
-        text_in = (count_tokens(self.settings.instructions) + count_tokens(json.dumps(self.settings.tools))
-                   + context_tokens)
+        text_in, audio_in = self.settings.context_cost
         audio_in_tokens = round(audio_in / 1000 * AUDIO_IN_TOKENS_PER_SECOND)
         audio_out_tokens = round(self._out_audio_ms / 1000 * AUDIO_OUT_TOKENS_PER_SECOND)
         input_tokens = text_in + audio_in_tokens

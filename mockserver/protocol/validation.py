@@ -19,9 +19,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from mockserver.protocol import errors
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.live_rules import tighten
+from mockserver.protocol.schema_check import Check, compile_check
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError
@@ -39,6 +42,7 @@ class Schemas:
     def __init__(self, load: Loader) -> None:
         self._load = load
         self._compiled: dict[str, tuple[Draft202012Validator, dict[str, Any]]] = {}
+        self._fast: dict[str, Check | None] = {}
         self._validators: dict[tuple[tuple[str, str], ...], EventValidator] = {}
 
     def compiled(self, path: str) -> tuple[Draft202012Validator, dict[str, Any]]:
@@ -58,11 +62,20 @@ class Schemas:
             found = self._validators[key] = EventValidator(accepted, self)
         return found
 
+    def fast_check(self, path: str) -> Check | None:
+        """The yes-or-no check of one schema (schema_check.py), made once; None when it has none."""
+        if path not in self._fast:
+            self._fast[path] = compile_check(self.compiled(path)[1])
+        return self._fast[path]
+
     def check_document(self, schema_path: str, document: dict[str, Any]) -> list[ApiError]:
         """Every problem of a JSON document (an event, a REST body) against one of `schemas/`, in live words."""
-        validator, schema = self.compiled(schema_path)
+        fast = self.fast_check(schema_path)
         try:
-            if validator.is_valid(document):
+            if fast is not None and fast(document):  # a valid document: the common case, decided fast
+                return []
+            validator, schema = self.compiled(schema_path)
+            if fast is None and validator.is_valid(document):
                 return []
             found = [p for e in validator.iter_errors(document) for p in _explain(e, schema)]
         except RecursionError:  # absurdly deep nesting: the parser of the live API gives up too
@@ -108,9 +121,12 @@ class EventValidator:
         if isinstance(frame, bytes):
             return None, [errors.binary_frame()]
         try:
-            event = json.loads(frame, parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as exc:
-            return None, [errors.invalid_json(_parse_detail(exc))]
+            event = orjson.loads(frame)
+        except orjson.JSONDecodeError:  # the standard library takes what orjson refuses, and words the rest
+            try:
+                event = _STRICT.decode(frame)
+            except (ValueError, RecursionError) as exc:
+                return None, [errors.invalid_json(_parse_detail(exc))]
         return self.check(event)
 
     def check(self, event: Any) -> tuple[dict[str, Any] | None, list[ApiError]]:
@@ -138,6 +154,10 @@ class EventValidator:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# JSON as the live API takes it: NaN and Infinity are not JSON; lone surrogates and big integers are.
+_STRICT = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _parse_detail(exc: Exception) -> str:

@@ -15,7 +15,6 @@ A crash in the session core is reported, never silent: logged with its traceback
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -26,13 +25,12 @@ from mockserver.protocol.clock import Clock
 from mockserver.protocol.faults import Fault, FaultInjector
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.session import Close
+from mockserver.wire import dumps
 
 log = logging.getLogger("realtime_mock")
 
 BATCH = 256  # events released per pump; the loop reads client frames between batches (a cancel lands)
 SERVER_ERROR_CLOSE = 1011
-
-dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # compact, as live
 
 
 class Sink(Protocol):
@@ -45,8 +43,8 @@ class Sink(Protocol):
 
     on_resume: Callable[[], None] | None
 
-    def deliver(self, frames: list[str]) -> None:
-        """Send these frames in order (without blocking)."""
+    def deliver(self, frames: list[bytes]) -> None:
+        """Send these frames (UTF-8 JSON text) in order, without blocking."""
         ...
 
     def close(self, code: int, reason: str) -> None:
@@ -147,7 +145,7 @@ class SessionRuntime:
             if self._timer_due <= now:
                 return
             self._timer.cancel()
-        self._timer, self._timer_due = self._loop.call_soon(self._pump), now
+        self._timer, self._timer_due = self._loop.call_soon(self._on_timer), now
 
     def end(self, code: int, reason: str) -> None:
         """Close every connection with this code and end the session."""
@@ -160,8 +158,11 @@ class SessionRuntime:
 
     # -- the pump ---------------------------------------------------------------------------------
 
-    def _pump(self) -> None:
+    def _on_timer(self) -> None:
         self._timer = None
+        self._pump()
+
+    def _pump(self) -> None:
         if self.ended or not self.sinks or any(sink.paused for sink in self.sinks):
             return  # a paused sink calls `wake` when it drains
         session, injector = self.session, self._injector
@@ -199,7 +200,7 @@ class SessionRuntime:
             if self._timer_due <= at:
                 return
             self._timer.cancel()
-        self._timer, self._timer_due = self._loop.call_at(at, self._pump), at
+        self._timer, self._timer_due = self._loop.call_at(at, self._on_timer), at
 
     def _send(self, events: list[dict[str, Any]], now: float) -> None:
         frames = [dumps(event) for event in events]

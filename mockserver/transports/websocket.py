@@ -22,9 +22,10 @@ from mockserver.protocol import handshake
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.faults import handshake_refusal
 from mockserver.protocol.ids import IdSource
-from mockserver.runtime.runtime import dumps
+from mockserver.runtime import SessionRuntime
 from mockserver.state import SCOPE_HEADER, SCOPE_QUERY, ServerState
 from mockserver.transports.uvicorn_ws import DIRECT
+from mockserver.wire import dumps
 
 
 async def realtime_endpoint(websocket: WebSocket) -> None:
@@ -50,7 +51,7 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
         code, reason = handshake.BAD_REQUEST, f"{error.type}.{error.code}"
     if error is not None:
         event = {"type": "error", "event_id": IdSource().event(), "error": error.payload()}
-        await websocket.send_text(dumps(event))
+        await websocket.send_text(dumps(event).decode())
         await websocket.close(code or handshake.BAD_REQUEST, reason)
         return
     secret = state.secret(judged.api_key or "")
@@ -60,23 +61,18 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
     sink = websocket_sink(websocket)
     runtime.attach(sink)
     try:
-        while not runtime.ended:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            text = message.get("text")
-            runtime.receive(text if text is not None else message.get("bytes") or b"")
-            if sink.paused:  # the client does not read what it asked for: read no more until it does
-                await sink.drained()
+        await sink.read_into(runtime)
     finally:
         runtime.detach(sink)
         await sink.aclose()
 
 
 class DirectSink:
-    """A WebSocket written through uvicorn's protocol: a batch of frames in one write."""
+    """A WebSocket served by uvicorn_ws.DirectWebSocketProtocol: client messages go straight to the runtime
+    as they are parsed, a batch of frames goes out in one write."""
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(self, websocket: WebSocket, channel: Any) -> None:
+        self._websocket = websocket
         self._channel = channel
         self.on_resume: Callable[[], None] | None = None
         channel.on_resume = self._resumed
@@ -85,14 +81,17 @@ class DirectSink:
     def paused(self) -> bool:
         return bool(self._channel.paused)
 
-    def deliver(self, frames: list[str]) -> None:
+    def deliver(self, frames: list[bytes]) -> None:
         self._channel.write_texts(frames)
 
     def close(self, code: int, reason: str) -> None:
         self._channel.close_now(code, reason)
 
-    async def drained(self) -> None:
-        await self._channel.writable.wait()
+    async def read_into(self, runtime: SessionRuntime) -> None:
+        """Feed the runtime until the connection ends (only the disconnect comes through ASGI now)."""
+        self._channel.set_reader(runtime.receive)
+        while (await self._websocket.receive())["type"] != "websocket.disconnect":
+            pass
 
     async def aclose(self) -> None:
         self._channel.close_now(1000, "")
@@ -109,7 +108,7 @@ class AsgiSink:
 
     def __init__(self, websocket: WebSocket) -> None:
         self._websocket = websocket
-        self._queue: deque[str | tuple[int, str]] = deque()
+        self._queue: deque[bytes | tuple[int, str]] = deque()
         self._ready = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
@@ -120,7 +119,7 @@ class AsgiSink:
     def paused(self) -> bool:
         return len(self._queue) > self.HIGH_WATER
 
-    def deliver(self, frames: list[str]) -> None:
+    def deliver(self, frames: list[bytes]) -> None:
         self._queue.extend(frames)
         self._ready.set()
 
@@ -128,10 +127,18 @@ class AsgiSink:
         self._queue.append((code, reason))
         self._ready.set()
 
-    async def drained(self) -> None:
-        while self.paused:
-            self._drained.clear()
-            await self._drained.wait()
+    async def read_into(self, runtime: SessionRuntime) -> None:
+        """Feed the runtime every client message until the connection ends; while the client does not
+        read what it asked for, read no more."""
+        while not runtime.ended:
+            message = await self._websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            runtime.receive(text if text is not None else message.get("bytes") or b"")
+            while self.paused:
+                self._drained.clear()
+                await self._drained.wait()
 
     async def aclose(self) -> None:
         if self._queue:  # a close (or the frames before it) still to go out
@@ -155,7 +162,7 @@ class AsgiSink:
                     if isinstance(item, tuple):
                         await websocket.close(*item)
                         return
-                    await websocket.send_text(item)
+                    await websocket.send_text(item.decode())
                     if not self.paused and not self._drained.is_set():
                         self._drained.set()
                         if self.on_resume is not None:
@@ -166,4 +173,4 @@ class AsgiSink:
 
 def websocket_sink(websocket: WebSocket) -> DirectSink | AsgiSink:
     direct = websocket.scope.get("extensions", {}).get(DIRECT)
-    return DirectSink(direct["channel"]) if direct else AsgiSink(websocket)
+    return DirectSink(websocket, direct["channel"]) if direct else AsgiSink(websocket)

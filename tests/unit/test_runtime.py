@@ -144,3 +144,26 @@ async def test_a_crash_in_the_core_is_reported_and_closes_1011(caplog: pytest.Lo
     assert runtime.ended and runtime.close_code == 1011 and runtime.journal.close_code == 1011
     assert "the responder is broken" in caplog.text and "Traceback" in caplog.text
     assert state.registry.session(runtime.session_id) is None
+
+
+async def test_a_closed_session_leaves_only_its_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import weakref
+
+    from mockserver import state as state_module
+
+    monkeypatch.setattr(state_module, "KEPT_JOURNALS", 3)
+    state = ServerState()
+    runtimes = []
+    for _ in range(5):
+        runtime = state.open_session("realtime", "gpt-realtime")
+        sink = FakeSink()
+        runtime.attach(sink)
+        runtime.receive(SAY)
+        runtime.detach(sink)
+        runtimes.append(weakref.ref(runtime))
+    del runtime, sink
+    gc.collect()
+    assert [r() for r in runtimes] == [None] * 5  # nothing holds a closed session's runtime or session
+    assert len(state.scope().journals) == 3  # the journals of the last three stay readable
+    assert state.registry.all() == [] and state.sessions == {}
