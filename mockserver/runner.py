@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from mockserver import memory
 from mockserver.app import create_app
 from mockserver.state import ServerState
 from mockserver.transports.uvicorn_ws import DirectWebSocketProtocol
@@ -28,7 +29,8 @@ def tune_process() -> None:
       full collection over it costs milliseconds.
     - glibc keeps freed memory instead of returning it to the system at once: asyncio reads each socket
       into a fresh 256 KiB buffer, which glibc otherwise maps and unmaps on every read, and fresh pages
-      cost a page fault each (several microseconds in a virtual machine).
+      cost a page fault each (several microseconds in a virtual machine). Instead, memory goes back to
+      the system when sessions have gone quiet and compacted their journals (`memory.release_soon`).
     """
     gc.collect()
     gc.freeze()
@@ -36,6 +38,7 @@ def tune_process() -> None:
         libc = ctypes.CDLL(None)
         libc.mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024)
         libc.mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024)
+        memory.releaser = lambda: libc.malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: its defaults stand
         pass
 
@@ -44,7 +47,9 @@ def uvicorn_config(state: ServerState, *, host: str = "127.0.0.1", port: int = 8
                    tls: tuple[str, str] | None = None) -> uvicorn.Config:
     """`tls` is (certificate file, key file): serve https and wss, as the Node SDK's WebSocket client requires."""
     return uvicorn.Config(
+        # Locality (the admin API) is judged from the socket's peer, never from forwarded headers.
         create_app(state), host=host, port=port, log_level=log_level, lifespan="off", http="httptools",
+        proxy_headers=False,
         ws=DirectWebSocketProtocol, ws_max_size=MAX_FRAME_BYTES,
         ws_per_message_deflate=state.config.per_message_deflate,
         ws_ping_interval=state.config.ping_interval, ws_ping_timeout=state.config.ping_interval,

@@ -16,14 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from mockserver import schema_store
 from mockserver.journal import Journal
 from mockserver.protocol.clock import Clock, SystemClock
 from mockserver.protocol.faults import Fault
 from mockserver.protocol.ids import IdSource
+from mockserver.protocol.realtime import RealtimeSession
 from mockserver.protocol.responder import Responder
 from mockserver.protocol.responses import Pacing
 from mockserver.protocol.session import Limits
 from mockserver.protocol.session_config import SESSION_SECONDS
+from mockserver.protocol.transcription_session import TranscriptionSession
 from mockserver.runtime import Registry, SessionRuntime
 
 if TYPE_CHECKING:
@@ -149,6 +152,7 @@ class ServerState:
     def __init__(self, config: ServerConfig | None = None, *, clock: Clock | None = None,
                  responder: Callable[[], Responder] = builtin_scenario) -> None:
         self.config = config or ServerConfig()
+        self.limits = Limits(session_seconds=self.config.session_seconds, pacing=self.config.pacing)
         self.clock: Clock = clock or SystemClock()
         self.defaults = Defaults(responder)
         self.scopes: dict[str, Scope] = {}
@@ -189,22 +193,17 @@ class ServerState:
                      initial: dict[str, Any] | None = None, beta: bool = False) -> SessionRuntime:
         """A new live session ("realtime", or "transcription" for `?intent=transcription`) in a scope,
         configured with `initial` (a client secret's session) before `session.created`."""
-        from mockserver import schema_store
-        from mockserver.protocol.realtime import RealtimeSession
-        from mockserver.protocol.transcription_session import TranscriptionSession
-
         scope = self.scope(scope_name)
         ids = IdSource(scope.child_seed())
-        limits = Limits(session_seconds=self.config.session_seconds, pacing=self.config.pacing)
         responder = scope.responder_factory()
         core: Any
         if kind == "transcription":
-            core = TranscriptionSession(ids=ids, clock=self.clock, schemas=schema_store.schemas(), limits=limits,
+            core = TranscriptionSession(ids=ids, clock=self.clock, schemas=schema_store.schemas(), limits=self.limits,
                                         initial=initial,
                                         unintelligible=getattr(responder, "unintelligible_audio", None))
         else:
             core = RealtimeSession(model=model, ids=ids, clock=self.clock, schemas=schema_store.schemas(),
-                                   responder=responder, limits=limits, initial=initial)
+                                   responder=responder, limits=self.limits, initial=initial)
         wire: Any = core
         if beta:
             from mockserver.beta import BetaSession

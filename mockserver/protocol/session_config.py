@@ -1,6 +1,9 @@
 """The realtime session object: its defaults and the update semantics of `session.update`.
 
-Defaults and key order are those of `session.created` in the live recordings. Update rules
+Defaults and key order are those of `session.created` in the live recordings. A session object is
+replaced by each update, never changed in place, so an update copies only the path to what it changes
+and shares the rest (with the session before it, and with other sessions); a value it takes from a
+client event (parsed for that event alone) is taken as it is. Update rules
 (reference 2.1): only the fields present change; `[]` clears tools, `null` clears turn detection,
 transcription and noise reduction; `""` does NOT clear instructions (the docs say it does; the live
 recordings show the instructions kept); `model` cannot change; the voice
@@ -9,7 +12,6 @@ cannot change once the model has produced audio. A rejected update changes nothi
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -108,10 +110,13 @@ def apply_transcription_update(current: dict[str, Any], update: dict[str, Any]) 
     """The transcription session after a `session.update` of type transcription; raises `UpdateRejected`."""
     if update.get("type") != "transcription":
         raise UpdateRejected(realtime_update_on_transcription())
-    session = copy.deepcopy(current)
+    session = dict(current)
     if "include" in update:
-        session["include"] = copy.deepcopy(update["include"])
-    _update_audio_input(session["audio"]["input"], update.get("audio", {}).get("input", {}), transcription_vad)
+        session["include"] = update["include"]
+    audio_in = update.get("audio", {}).get("input")
+    if audio_in:
+        session["audio"] = {**current["audio"], "input": _updated_audio_input(current["audio"]["input"], audio_in,
+                                                                              transcription_vad)}
     return session
 
 
@@ -139,17 +144,19 @@ def normalize_turn_detection(given: dict[str, Any] | None,
     return semantic_vad(**fields) if given.get("type") == "semantic_vad" else vad(**fields)
 
 
-def _update_audio_input(target: dict[str, Any], audio_in: dict[str, Any],
-                        vad: Callable[..., dict[str, Any]]) -> None:
-    """`audio.input` of an update, field by field (the same rules for realtime and transcription sessions)."""
+def _updated_audio_input(current: dict[str, Any], audio_in: dict[str, Any],
+                         vad: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """`audio.input` after an update, field by field (the same rules for realtime and transcription sessions)."""
+    target = dict(current)
     if "format" in audio_in:
-        target["format"] = dict(audio_in["format"])
+        target["format"] = audio_in["format"]
     if "transcription" in audio_in:
         target["transcription"] = normalize_transcription(audio_in["transcription"])
     if "noise_reduction" in audio_in:
-        target["noise_reduction"] = copy.deepcopy(audio_in["noise_reduction"])
+        target["noise_reduction"] = audio_in["noise_reduction"]
     if "turn_detection" in audio_in:
         target["turn_detection"] = normalize_turn_detection(audio_in["turn_detection"], vad)
+    return target
 
 
 def cannot_update_voice() -> ApiError:
@@ -183,22 +190,24 @@ def apply_update(current: dict[str, Any], update: dict[str, Any], *, audio_produ
     if voice is not None and audio_produced and voice != current["audio"]["output"]["voice"]:
         raise UpdateRejected(cannot_update_voice())
 
-    session = copy.deepcopy(current)
+    session = dict(current)
     for key in _REPLACED:
         if key in update:
-            session[key] = copy.deepcopy(update[key])
+            session[key] = update[key]
     if update.get("instructions") == "":
         # The docs say "" clears the instructions; the live API keeps them (recording
         # openai_ws.test_message_history_seeding: instructions "" in, the defaults back). The recording wins.
         session["instructions"] = current["instructions"]
     if "tools" in update:
         session["tools"] = [normalize_tool(t) for t in update["tools"]]
-    _update_audio_input(session["audio"]["input"], update.get("audio", {}).get("input", {}), server_vad)
-    audio_out = update.get("audio", {}).get("output", {})
-    target_out = session["audio"]["output"]
-    for key in ("format", "voice", "speed"):
-        if key in audio_out:
-            target_out[key] = copy.deepcopy(audio_out[key])
+    audio = update.get("audio", {})
+    if audio.get("input") or audio.get("output"):
+        session["audio"] = dict(current["audio"])
+    if audio.get("input"):
+        session["audio"]["input"] = _updated_audio_input(current["audio"]["input"], audio["input"], server_vad)
+    if audio.get("output"):
+        session["audio"]["output"] = {**current["audio"]["output"],
+                                      **{k: v for k, v in audio["output"].items() if k in ("format", "voice", "speed")}}
     # `model` is fixed by the connection ("model not updatable", reference 2.1); clients such as the
     # Agents SDK resend it in every update, so it is accepted and left as it is.
     return session

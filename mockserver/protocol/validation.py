@@ -43,7 +43,7 @@ class Schemas:
         self._load = load
         self._compiled: dict[str, tuple[Draft202012Validator, dict[str, Any]]] = {}
         self._fast: dict[str, Check | None] = {}
-        self._validators: dict[tuple[tuple[str, str], ...], EventValidator] = {}
+        self._validators: dict[int, tuple[Mapping[str, str], EventValidator]] = {}
 
     def compiled(self, path: str) -> tuple[Draft202012Validator, dict[str, Any]]:
         found = self._compiled.get(path)
@@ -55,12 +55,12 @@ class Schemas:
         return found
 
     def validator(self, accepted: Mapping[str, str]) -> EventValidator:
-        """The validator of a session kind's events (`accepted`: event type -> schema path), made once."""
-        key = tuple(accepted.items())
-        found = self._validators.get(key)
-        if found is None:
-            found = self._validators[key] = EventValidator(accepted, self)
-        return found
+        """The validator of a session kind's events (`accepted`: event type -> schema path), made once for
+        each mapping (a kind's table keeps its mapping for good)."""
+        found = self._validators.get(id(accepted))
+        if found is None or found[0] is not accepted:  # the mapping is kept too, so its id stays its own
+            found = self._validators[id(accepted)] = (accepted, EventValidator(accepted, self))
+        return found[1]
 
     def fast_check(self, path: str) -> Check | None:
         """The yes-or-no check of one schema (schema_check.py), made once; None when it has none."""

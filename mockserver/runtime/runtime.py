@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from mockserver import memory
 from mockserver.journal import Journal
 from mockserver.protocol import errors
 from mockserver.protocol.clock import Clock
@@ -30,6 +31,7 @@ from mockserver.wire import dumps
 log = logging.getLogger("realtime_mock")
 
 BATCH = 256  # events released per pump; the loop reads client frames between batches (a cancel lands)
+QUIET = 0.5  # seconds without a frame either way after which the journal is compacted (journal.py)
 SERVER_ERROR_CLOSE = 1011
 
 
@@ -100,6 +102,8 @@ class SessionRuntime:
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._timer_due = 0.0  # loop time the timer fires at
         self._expiry = self._loop.call_later(max(0.0, session.expires_at - clock.now()), self._expire)
+        self._active_at = self._loop.time()  # the last frame either way
+        self._compactor: asyncio.TimerHandle | None = None
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -122,6 +126,7 @@ class SessionRuntime:
         """A client frame from any attached connection: journal it, run it, send what it produced."""
         if self.ended:
             return
+        self._active_at = self._loop.time()
         self.journal.client(self.clock.now(), frame)
         try:
             self.session.receive_frame(frame)
@@ -184,8 +189,8 @@ class SessionRuntime:
         if close is not None:
             self.end(close.code, close.reason)
             return
-        if produced:
-            self.wake()  # more may be ready: continue after the loop has read what clients sent
+        if produced and session.busy:
+            self.wake()  # more is ready: continue after the loop has read what clients sent
             return
         due = session.next_due()
         held = injector.next_due()
@@ -211,6 +216,18 @@ class SessionRuntime:
                     observer(self.core, event)
         for sink in self.sinks:
             sink.deliver(frames)
+        self._active_at = self._loop.time()
+        if self._compactor is None:
+            self._compactor = self._loop.call_at(self._active_at + QUIET, self._compact_when_quiet)
+
+    def _compact_when_quiet(self) -> None:
+        quiet_at = self._active_at + QUIET
+        if self._loop.time() < quiet_at:
+            self._compactor = self._loop.call_at(quiet_at, self._compact_when_quiet)
+            return
+        self._compactor = None
+        self.journal.compact()
+        memory.release_soon()
 
     def _expire(self) -> None:
         if not self.ended:
@@ -231,6 +248,8 @@ class SessionRuntime:
             self._timer.cancel()
             self._timer = None
         self._expiry.cancel()
+        if self._compactor is not None:
+            self._compactor.cancel()
         self.journal.closed, self.journal.close_code = self.clock.now(), code
         if self._on_end is not None:
             self._on_end(self)

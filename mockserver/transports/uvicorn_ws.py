@@ -1,35 +1,43 @@
-"""uvicorn's WebSocket protocol (websockets' sans-I/O implementation), with a direct channel for sinks.
+"""uvicorn's WebSocket protocol (websockets' sans-I/O implementation), serving the mock's sessions directly.
 
-Through ASGI every event is one `await send(...)`, written to the socket at once (one system call and a
-task switch each), and every client message goes through a queue, with reading paused and resumed
-around it (two more system calls). The mock's runtime has a batch of events ready at a time and
-handles a client frame synchronously, so `realtime-mock` serves WebSockets with this subclass. It
-offers the app, through the ASGI scope extension `realtime_mock.direct`, a channel that:
+Through ASGI, a WebSocket session is a task and a chain of coroutines that live as long as the
+connection; every event is one `await send(...)` (one system call and a task switch each), and every
+client message goes through a queue, with reading paused and resumed around it. The mock's runtime has
+a batch of events ready at a time and handles a client frame synchronously, so `realtime-mock` serves
+WebSockets with this subclass. For a path the app serves directly (`MockApp.direct`), it:
 
-- frames a whole batch of text messages and writes it in one call, synchronously;
-- once the app sets a reader, hands it each client message as it is parsed (those already in the ASGI
-  queue first, in order), so only the disconnect goes through the queue;
-- stops reading from the socket while its write buffer is full, until the client has read (and says
-  so: `on_resume`), so a client that does not read cannot make the server queue without bound.
+- judges and answers the upgrade synchronously (the app's opener decides, as the ASGI endpoint would);
+- is the connection's sink (runtime/runtime.py): it frames a whole batch of events and writes it in
+  one call, and stops reading from the socket while its write buffer is full, until the client has
+  read (then it calls `on_resume`), so a client that does not read cannot make the server queue
+  without bound;
+- hands each client message to the runtime as it is parsed, and detaches when the connection ends.
 
-Under any other ASGI server the app falls back to plain ASGI sends and receives (transports/websocket.py).
-It relies on these attributes of uvicorn's `WebSocketsSansIOProtocol` (uvicorn 0.54): `conn` (the
-websockets `ServerProtocol`), `transport`, `scope`, `queue`, `frames`, `curr_msg_data_type`,
-`writable`, `handshake_complete`, `close_sent`, `disconnected`, `read_paused`, `close_timer`,
-`close_timeout`, `logger`, and the methods `send_receive_event_to_app` and `handle_parser_exception`.
+Any other path goes through ASGI as uvicorn does it. Under any other ASGI server, the app serves its
+WebSockets through plain ASGI (transports/websocket.py). This relies on these attributes of uvicorn's
+`WebSocketsSansIOProtocol` (uvicorn 0.54): `app`, `conn` (the websockets `ServerProtocol`), `transport`,
+`client`, `frames`, `curr_msg_data_type`, `writable`, `handshake_initiated`, `handshake_complete`,
+`close_sent`, `disconnected`, `close_timer`, `close_timeout`, `logger`, `loop`, and the methods
+`start_keepalive` and `handle_parser_exception`.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
 from websockets.exceptions import InvalidState
+from websockets.http11 import Request, Response
 
-DIRECT = "realtime_mock.direct"
-Reader = Callable[[str | bytes], None]
+from mockserver.transports.upgrade import Opening, Upgrade
+
+
+class Opener(Protocol):
+    def __call__(self, upgrade: Upgrade) -> Opening: ...
 
 
 def frame_header(length: int) -> bytes:
@@ -43,35 +51,61 @@ def frame_header(length: int) -> bytes:
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     on_resume: Callable[[], None] | None = None
-    _reader: Reader | None = None
+    _runtime: Any = None  # the SessionRuntime this connection is attached to
 
-    def handle_connect(self, event: Any) -> None:
-        super().handle_connect(event)
-        scope = getattr(self, "scope", None)  # absent when the upgrade was refused
-        if scope is not None:
-            scope["extensions"][DIRECT] = {"channel": self}
+    # -- the upgrade ------------------------------------------------------------------------------------
+
+    def handle_connect(self, event: Request) -> None:
+        direct = getattr(self.app, "direct", None)
+        path, _, query = event.path.partition("?")
+        opener: Opener | None = direct(path) if direct is not None else None
+        if opener is None:
+            super().handle_connect(event)
+            return
+        self.handshake_initiated = True
+        response = self.conn.accept(event)
+        if response.status_code != 101:  # not a WebSocket upgrade at all
+            self._answer_and_close(response)
+            return
+        headers: dict[str, str] = {}
+        for name, value in event.headers.raw_items():
+            headers.setdefault(name.lower(), value)
+        offered = [token.strip() for value in event.headers.get_all("Sec-WebSocket-Protocol")
+                   for token in value.split(",")]
+        opening = opener(Upgrade(path, dict(parse_qsl(query, keep_blank_values=True)), headers, offered))
+        if opening.denial is not None:
+            status, body = opening.denial
+            self._answer_and_close(Response(status, "", Headers([
+                ("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("Connection", "close")]),
+                body))
+            return
+        if opening.subprotocol:
+            response.headers["Sec-WebSocket-Protocol"] = opening.subprotocol
+        self.conn.send_response(response)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.handshake_complete = True
+        self.start_keepalive()
+        peer = f"{self.client[0]}:{self.client[1]}" if self.client else ""
+        self.logger.info('%s - "WebSocket %s" [accepted]', peer, path)
+        if opening.runtime is None:  # the handshake was judged wrong: one error, then the close
+            assert opening.error_frame is not None and opening.close is not None
+            self.write_texts([opening.error_frame])
+            self.close_now(*opening.close)
+            return
+        self._runtime = opening.runtime
+        self._runtime.attach(self)
+
+    def _answer_and_close(self, response: Response) -> None:
+        self.handshake_complete = self.close_sent = True
+        self.conn.send_response(response)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
 
     # -- reading --------------------------------------------------------------------------------------
 
-    def set_reader(self, reader: Reader) -> None:
-        """Every client message from now on goes to `reader`, those already queued first, in order."""
-        queued = []
-        while not self.queue.empty():
-            queued.append(self.queue.get_nowait())
-        for message in queued:
-            if message["type"] != "websocket.receive":
-                self.queue.put_nowait(message)  # a disconnect stays for the app to read
-        self._reader = reader
-        if self.read_paused:  # uvicorn pauses reading while a message waits in its queue
-            self.read_paused = False
-            self.transport.resume_reading()
-        for message in queued:
-            if message["type"] == "websocket.receive" and self._reader is not None:
-                text = message.get("text")
-                reader(text if text is not None else message.get("bytes") or b"")
-
     def send_receive_event_to_app(self) -> None:
-        if self._reader is None:
+        runtime = self._runtime
+        if runtime is None:
             super().send_receive_event_to_app()
             return
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
@@ -80,24 +114,32 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             return  # past our close: discard, as uvicorn does
         if self.curr_msg_data_type == "text":
             try:
-                self._reader(data.decode())
+                text = data.decode()
             except UnicodeDecodeError:
                 self.logger.info("A client sent a text message that is not UTF-8; closing with 1007.")
                 self.conn.send_close(1007)
                 self.handle_parser_exception()
+                return
+            runtime.receive(text)
         else:
-            self._reader(data)
+            runtime.receive(data)
 
-    # -- writing --------------------------------------------------------------------------------------
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            runtime.detach(self)
+
+    # -- the sink -------------------------------------------------------------------------------------
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        if self._reader is not None:
+        if self._runtime is not None:
             self.transport.pause_reading()  # read no more until the client has read what it asked for
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self._reader is not None and not self.transport.is_closing():
+        if self._runtime is not None and not self.transport.is_closing():
             self.transport.resume_reading()
         if self.on_resume is not None:
             self.on_resume()
@@ -109,6 +151,13 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     @property
     def open(self) -> bool:
         return self.handshake_complete and not (self.close_sent or self.disconnected or self.transport.is_closing())
+
+    def deliver(self, frames: list[bytes]) -> None:
+        self.write_texts(frames)
+
+    def close(self, code: int, reason: str) -> None:
+        self._runtime = None  # the runtime ended
+        self.close_now(code, reason)
 
     def write_texts(self, texts: Sequence[bytes]) -> bool:
         """Frame these text messages (UTF-8) and write them in one call; False when the socket is closed."""
@@ -131,14 +180,10 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def close_now(self, code: int, reason: str) -> None:
         """Start the closing handshake, as uvicorn does for an ASGI `websocket.close`."""
-        self._reader = None
         if not self.open:
             return
-        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.conn.send_close(code, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
-        if self.read_paused:
-            self.read_paused = False
         self.transport.resume_reading()  # read the client's answering close frame
         self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)

@@ -1,10 +1,10 @@
-"""The `/v1/realtime` WebSocket: accept, judge the handshake, attach to a session runtime, read.
+"""The `/v1/realtime` WebSocket: judge the handshake, open the session, attach the connection to it.
 
-The endpoint only adapts: after the handshake it opens a session (`ServerState.open_session`), attaches
-the socket as a sink and feeds the runtime every client frame it reads. It stops reading while the
-socket's outgoing buffer is full (the client does not read), so a client cannot queue work without
-bound. Writing goes through uvicorn's protocol directly when it offers the `realtime_mock.direct`
-channel (transports/uvicorn_ws.py), else through plain ASGI sends.
+`open_realtime` decides, whichever server carries the upgrade: `realtime-mock` answers it in its own
+uvicorn protocol (uvicorn_ws.py), which then is the connection's sink; under any other ASGI server,
+`realtime_endpoint` does the same through plain ASGI, with an `AsgiSink`. Either way the connection only
+adapts: it feeds the runtime every client frame it reads, and stops reading while its outgoing buffer
+is full (the client does not read), so a client cannot queue work without bound.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketState
 
 from mockserver.protocol import handshake
@@ -24,22 +23,20 @@ from mockserver.protocol.faults import handshake_refusal
 from mockserver.protocol.ids import IdSource
 from mockserver.runtime import SessionRuntime
 from mockserver.state import SCOPE_HEADER, SCOPE_QUERY, ServerState
-from mockserver.transports.uvicorn_ws import DIRECT
+from mockserver.transports.upgrade import Opening, Upgrade
 from mockserver.wire import dumps
 
 
-async def realtime_endpoint(websocket: WebSocket) -> None:
-    state: ServerState = websocket.app.state.mock
-    scope = state.scope(websocket.headers.get(SCOPE_HEADER) or websocket.query_params.get(SCOPE_QUERY))
+def open_realtime(state: ServerState, upgrade: Upgrade) -> Opening:
+    """Judge a `/v1/realtime` upgrade and, when it is good, open the session it asks for."""
+    query, headers = upgrade.query, upgrade.headers
+    scope = state.scope(headers.get(SCOPE_HEADER) or query.get(SCOPE_QUERY))
     refusal = handshake_refusal(scope.faults)
     if refusal is not None and refusal[0] < 1000:  # an HTTP status: refuse the upgrade itself
         body = {"error": {k: v for k, v in refusal[1].payload().items() if k != "event_id"}}
-        await websocket.send_denial_response(JSONResponse(body, status_code=refusal[0]))
-        return
-    judged = handshake.check(websocket.query_params, websocket.headers, websocket.scope.get("subprotocols", []),
-                             key_is_valid=state.key_is_valid, beta_models=state.beta_models(),
-                             secret=state.secret_kind)
-    await websocket.accept(subprotocol=judged.subprotocol)
+        return Opening(denial=(refusal[0], dumps(body)))
+    judged = handshake.check(query, headers, upgrade.subprotocols, key_is_valid=state.key_is_valid,
+                             beta_models=state.beta_models(), secret=state.secret_kind)
     error, code, reason = judged.error, judged.close_code, judged.close_reason if judged.error else ""
     if error is None and refusal is not None:
         error, code = refusal[1], refusal[0]
@@ -51,54 +48,35 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
         code, reason = handshake.BAD_REQUEST, f"{error.type}.{error.code}"
     if error is not None:
         event = {"type": "error", "event_id": IdSource().event(), "error": error.payload()}
-        await websocket.send_text(dumps(event).decode())
-        await websocket.close(code or handshake.BAD_REQUEST, reason)
-        return
+        return Opening(judged.subprotocol, error_frame=dumps(event), close=(code or handshake.BAD_REQUEST, reason))
     secret = state.secret(judged.api_key or "")
     runtime = state.open_session(
         "transcription" if judged.intent == "transcription" else "realtime", judged.model or "", scope.name,
         initial=secret.session if secret is not None else None, beta=judged.beta)
-    sink = websocket_sink(websocket)
-    runtime.attach(sink)
+    return Opening(judged.subprotocol, runtime=runtime)
+
+
+async def realtime_endpoint(websocket: WebSocket, state: ServerState) -> None:
+    """`/v1/realtime` through plain ASGI (any ASGI server; `realtime-mock` itself serves it directly)."""
+    opening = open_realtime(state, Upgrade(websocket.url.path, websocket.query_params, websocket.headers,
+                                           websocket.scope.get("subprotocols", [])))
+    if opening.denial is not None:
+        status, body = opening.denial
+        await websocket.send_denial_response(Response(body, status_code=status, media_type="application/json"))
+        return
+    await websocket.accept(subprotocol=opening.subprotocol)
+    if opening.runtime is None:
+        assert opening.error_frame is not None and opening.close is not None
+        await websocket.send_text(opening.error_frame.decode())
+        await websocket.close(*opening.close)
+        return
+    sink = AsgiSink(websocket)
+    opening.runtime.attach(sink)
     try:
-        await sink.read_into(runtime)
+        await sink.read_into(opening.runtime)
     finally:
-        runtime.detach(sink)
+        opening.runtime.detach(sink)
         await sink.aclose()
-
-
-class DirectSink:
-    """A WebSocket served by uvicorn_ws.DirectWebSocketProtocol: client messages go straight to the runtime
-    as they are parsed, a batch of frames goes out in one write."""
-
-    def __init__(self, websocket: WebSocket, channel: Any) -> None:
-        self._websocket = websocket
-        self._channel = channel
-        self.on_resume: Callable[[], None] | None = None
-        channel.on_resume = self._resumed
-
-    @property
-    def paused(self) -> bool:
-        return bool(self._channel.paused)
-
-    def deliver(self, frames: list[bytes]) -> None:
-        self._channel.write_texts(frames)
-
-    def close(self, code: int, reason: str) -> None:
-        self._channel.close_now(code, reason)
-
-    async def read_into(self, runtime: SessionRuntime) -> None:
-        """Feed the runtime until the connection ends (only the disconnect comes through ASGI now)."""
-        self._channel.set_reader(runtime.receive)
-        while (await self._websocket.receive())["type"] != "websocket.disconnect":
-            pass
-
-    async def aclose(self) -> None:
-        self._channel.close_now(1000, "")
-
-    def _resumed(self) -> None:
-        if self.on_resume is not None:
-            self.on_resume()
 
 
 class AsgiSink:
@@ -169,8 +147,3 @@ class AsgiSink:
                             self.on_resume()
         except Exception:  # the client went away mid-send: nothing to keep
             return
-
-
-def websocket_sink(websocket: WebSocket) -> DirectSink | AsgiSink:
-    direct = websocket.scope.get("extensions", {}).get(DIRECT)
-    return DirectSink(websocket, direct["channel"]) if direct else AsgiSink(websocket)

@@ -167,3 +167,26 @@ async def test_a_closed_session_leaves_only_its_journal(monkeypatch: pytest.Monk
     assert [r() for r in runtimes] == [None] * 5  # nothing holds a closed session's runtime or session
     assert len(state.scope().journals) == 3  # the journals of the last three stay readable
     assert state.registry.all() == [] and state.sessions == {}
+
+
+async def test_a_quiet_session_compacts_its_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mockserver.runtime import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "QUIET", 0.01)
+    state = ServerState()
+    runtime = state.open_session("realtime", "gpt-realtime")
+    sink = FakeSink()
+    runtime.attach(sink)
+    for frame in (TEXT, SAY, RESPOND):
+        runtime.receive(frame)
+    await settle()
+    before, entries = runtime.journal.size, runtime.journal.entries
+    await asyncio.sleep(0.05)
+    assert runtime.journal.size < before / 2  # compressed
+    assert runtime.journal.entries == entries  # and read back the same
+    runtime.receive(SAY)  # new frames after a compaction are kept as they come, then compacted in turn
+    assert runtime.journal.entries[-1]["event"]["type"] == "conversation.item.done"
+    await asyncio.sleep(0.05)
+    assert [e["event"]["type"] for e in runtime.journal.entries][-2:] == ["conversation.item.added",
+                                                                          "conversation.item.done"]
+    runtime.detach(sink)
