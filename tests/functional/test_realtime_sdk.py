@@ -387,3 +387,14 @@ async def test_tls_serves_wss_for_clients_that_require_it(tmp_path: Any) -> None
             assert (await raw_until(ws, "session.created"))[0]["session"]["model"] == "gpt-realtime"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("offered", [True, False])
+async def test_permessage_deflate_only_when_the_server_is_asked_to(start_mock: Start, offered: bool) -> None:
+    server = start_mock(ServerConfig(per_message_deflate=offered))
+    # A client that offers compression (the official SDK does not) gets it only from `--permessage-deflate`.
+    async with connect(url(server), additional_headers={"Authorization": "Bearer sk-test"}) as ws:
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+        assert (extensions is not None and "permessage-deflate" in extensions) is offered
+        await ws.send(json.dumps({"type": "session.update", "session": TEXT}))
+        assert [e["type"] for e in await raw_until(ws, "session.updated")] == ["session.created", "session.updated"]
