@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 
 from mockserver.audio import formats
-from mockserver.protocol import errors
+from mockserver.protocol import errors, session_config
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.conversation import Conversation, clone, public
 from mockserver.protocol.ids import IdSource
@@ -52,6 +53,16 @@ class ConversationSession(Session):
 
     def _stopped(self) -> None:
         self.input_audio.idle_deadline = None
+
+    def _apply_update(self, event: dict[str, Any],
+                      apply: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]) -> None:
+        """`session.update` with the kind's rules (`apply`): the new session, or the error and no change."""
+        try:
+            self.config = apply(self.config, event["session"])
+        except session_config.UpdateRejected as rejected:
+            self.error(rejected.error, event)
+            return
+        self.emit("session.updated", session=self.config)
 
     # -- the audio buffer -----------------------------------------------------------------------
 

@@ -82,13 +82,8 @@ class RealtimeSession(ConversationSession):
     # -- one handler per client event type ------------------------------------------------------
 
     def _session_update(self, event: dict[str, Any]) -> None:
-        try:
-            self.config = session_config.apply_update(self.config, event["session"],
-                                                      audio_produced=self._audio_produced)
-        except session_config.UpdateRejected as rejected:
-            self.error(rejected.error, event)
-            return
-        self.emit("session.updated", session=self.config)
+        self._apply_update(event, lambda current, update: session_config.apply_update(
+            current, update, audio_produced=self._audio_produced))
 
     def _session_close(self, event: dict[str, Any]) -> None:
         self.error(errors.close_not_supported(), event)

@@ -11,7 +11,7 @@ agree (a test holds them equal on every recorded frame and on generated ones).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -56,14 +56,14 @@ def _number(value: Any) -> bool:
 
 
 def same(a: Any, b: Any) -> bool:
-    """JSON equality as JSON Schema means it: `true` is not `1`, `1` is `1.0`."""
+    """JSON equality as JSON Schema means it (and scenario conditions too): `true` is not `1`, `1` is `1.0`."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    return bool(a == b) and (_number(a) == _number(b))
+    return bool(a == b)
 
 
 class _Compiler:

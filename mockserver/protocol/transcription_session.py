@@ -28,12 +28,7 @@ class TranscriptionSession(ConversationSession):
         return self._unintelligible or self.limits.unintelligible
 
     def _session_update(self, event: dict[str, Any]) -> None:
-        try:
-            self.config = session_config.apply_transcription_update(self.config, event["session"])
-        except session_config.UpdateRejected as rejected:
-            self.error(rejected.error, event)
-            return
-        self.emit("session.updated", session=self.config)
+        self._apply_update(event, session_config.apply_transcription_update)
 
     def _session_close(self, event: dict[str, Any]) -> None:
         self.error(errors.close_not_supported(), event)

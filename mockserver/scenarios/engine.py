@@ -32,6 +32,7 @@ from mockserver.protocol.responder import (
     rate_limited,
     tool_to_call,
 )
+from mockserver.protocol.schema_check import same
 
 # Variables every reply template may use, whatever the rule's regular expressions.
 ALWAYS_AVAILABLE = ("user_text", "tool_name", "tool_output", "turn", "json_in_text", "tool_in_text")
@@ -108,17 +109,6 @@ def _lookup(data: Any, path: str) -> tuple[bool, Any]:
     return True, data
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equality that does not confuse true with 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return bool(a == b)
-
-
 def _groups(match: re.Match[str] | None, *, numbered: bool) -> dict[str, str]:
     if match is None:
         return {}
@@ -158,7 +148,7 @@ class When:
             return None
         for path, expected in self.session:
             found, value = _lookup(view.session, path)
-            if not found or not _same(value, expected):
+            if not found or not same(value, expected):
                 return None
         groups: dict[str, str] = {}
         searches = ((self.tool_name, view.tool_name, False), (self.tool_output, view.tool_output, False),
