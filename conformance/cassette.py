@@ -6,8 +6,10 @@
     {"t": 1.0, "http": {"method": "POST", "path": "/v1/realtime/client_secrets", "status": 200, ...}}  an HTTP leg
 
 `t` is seconds since the connection opened. Lines are appended and flushed one at a time, so a crash
-loses nothing already seen. Secrets are never written: `Authorization` and key-bearing headers are
-dropped, and ephemeral keys in bodies (`"value": "ek_..."`) are replaced with `ek_redacted`.
+loses nothing already seen. Secrets are never written (what counts as one: mockserver/redact.py):
+credential headers are dropped, as are credential URL parameters (`api_key`, `token`, ...), a browser's
+key in its subprotocols is hidden, and ephemeral keys in bodies (`"value": "ek_..."`) are replaced with
+`ek_redacted`.
 Non-JSON client frames are kept as `{"unparsed_text": ...}`, binary ones as `{"binary_frame_bytes": n}`.
 """
 
@@ -20,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mockserver import redact
+
 FORMAT_VERSION = 1
 SUFFIX = ".cassette.jsonl"
-SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-api-key", "cookie", "set-cookie",
-                            "x-mock-admin-token", "proxy-authorization"})
 _EPHEMERAL = re.compile(r"^ek_[A-Za-z0-9_]+$")
 
 
@@ -75,22 +77,22 @@ class Cassette:
         return self.path.name.removesuffix(SUFFIX).removesuffix(".jsonl").removesuffix(".yaml")
 
 
-def redact(value: Any) -> Any:
+def redact_keys(value: Any) -> Any:
     """A body with ephemeral keys replaced (client secrets are secrets)."""
     if isinstance(value, dict):
-        return {k: "ek_redacted" if isinstance(v, str) and _EPHEMERAL.match(v) else redact(v)
+        return {k: "ek_redacted" if isinstance(v, str) and _EPHEMERAL.match(v) else redact_keys(v)
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact_keys(v) for v in value]
     return value
 
 
 def safe_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+    return redact.headers(headers)
 
 
 def safe_query(query: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in query.items() if k.lower() not in ("key", "api_key", "api-key")}
+    return {k: v for k, v in query.items() if k.lower() not in redact.SECRET_PARAMS}
 
 
 class CassetteWriter:
@@ -103,12 +105,12 @@ class CassetteWriter:
         self._write(cassette.header())
 
     def frame(self, t: float, direction: str, event: dict[str, Any]) -> None:
-        self._write({"t": round(t, 6), "direction": direction, "event": redact(event)})
+        self._write({"t": round(t, 6), "direction": direction, "event": redact_keys(event)})
 
     def http(self, leg: HttpLeg) -> None:
         self._write({"t": round(leg.t, 6), "http": {
             "method": leg.method, "path": leg.path, "status": leg.status,
-            "request": redact(leg.request), "response": redact(leg.response),
+            "request": redact_keys(leg.request), "response": redact_keys(leg.response),
             "request_headers": safe_headers(leg.request_headers),
             "response_headers": safe_headers(leg.response_headers)}})
 

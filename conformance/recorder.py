@@ -41,7 +41,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from conformance.cassette import SUFFIX, Cassette, CassetteWriter, HttpLeg, client_frame, safe_headers, safe_query
-from mockserver import __version__
+from mockserver import __version__, redact
 from mockserver.runner import MAX_FRAME_BYTES
 
 WEBSOCKET_PATHS = ("/v1/realtime", "/v1/realtime/translations")
@@ -320,8 +320,9 @@ def _recorded_body(raw: bytes, content_type: str | None) -> Any:
 def app_config(app: Starlette, *, host: str = "127.0.0.1", port: int = 8000,
                log_level: str = "info") -> uvicorn.Config:
     """uvicorn settings for an app of realtime-mock's own (as `runner.uvicorn_config`, for any app)."""
+    redact.install_logging()
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off", http="httptools",
-                          ws="websockets-sansio", ws_max_size=MAX_FRAME_BYTES)
+                          ws="websockets-sansio", ws_max_size=MAX_FRAME_BYTES, proxy_headers=False)
 
 
 def add_record_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from mockserver import memory
+from mockserver import memory, redact
 from mockserver.app import create_app
 from mockserver.state import ServerState
 from mockserver.transports.uvicorn_ws import DirectWebSocketProtocol
@@ -46,6 +46,7 @@ def tune_process() -> None:
 def uvicorn_config(state: ServerState, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning",
                    tls: tuple[str, str] | None = None) -> uvicorn.Config:
     """`tls` is (certificate file, key file): serve https and wss, as the Node SDK's WebSocket client requires."""
+    redact.install_logging()  # no credential in any log line, at any level (uvicorn and websockets log headers)
     return uvicorn.Config(
         # Locality (the admin API) is judged from the socket's peer, never from forwarded headers.
         create_app(state), host=host, port=port, log_level=log_level, lifespan="off", http="httptools",

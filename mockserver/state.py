@@ -54,6 +54,10 @@ class ServerConfig:
     # permessage-deflate costs ~50 KiB per session and ~14 us per event, and the official SDKs do not
     # ask for it; `serve --permessage-deflate` offers it.
     per_message_deflate: bool = False
+    # A client that does not read: while the bytes waiting to be sent to it exceed `write_buffer_bytes`,
+    # nothing more is released or read; after `slow_reader_seconds` of that, its connection is closed 1008.
+    write_buffer_bytes: int = 1024 * 1024
+    slow_reader_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,9 @@ class ServerState:
         journal = Journal(session_id, model, scope.name, self.clock.now())
         scope.journals[session_id] = journal
         runtime = SessionRuntime(wire, core=core, journal=journal, scope=scope.name, clock=self.clock,
-                                 faults=lambda: scope.faults, observers=self.observers, on_end=self._ended)
+                                 faults=lambda: scope.faults, observers=self.observers, on_end=self._ended,
+                                 write_buffer_bytes=self.config.write_buffer_bytes,
+                                 slow_reader_seconds=self.config.slow_reader_seconds)
         scope.sessions[session_id] = runtime
         self.registry.add(runtime)
         return runtime

@@ -30,6 +30,9 @@ SYNC_HZ = 340.0
 TONES_HZ = tuple(600.0 + 160.0 * i for i in range(16))
 _SILENCE_RMS = 0.02  # below this a 5 ms window is a pause (speech tones are ~0.2 RMS)
 _WORDS = re.compile(r"\S+\s*|\s+")
+# Text is carried as UTF-8, lone surrogates included (a client may send "\ud800" in JSON, and the mock
+# answers in words it heard): they go through as their three-byte form and come back as they were.
+_LONE = "surrogatepass"
 
 
 def _crc8(data: bytes) -> int:
@@ -73,10 +76,10 @@ def speak_stream(text: str) -> Iterator[tuple[str, bytes]]:
     yield "", float_to_pcm16(_silence(LEAD_MS))
     chunks = _WORDS.findall(text)
     for index, chunk in enumerate(chunks):
-        payload = chunk.encode("utf-8")
+        payload = chunk.encode("utf-8", _LONE)
         last = index == len(chunks) - 1
         if last:
-            payload += bytes([_crc8(text.encode("utf-8"))])
+            payload += bytes([_crc8(text.encode("utf-8", _LONE))])
         gap = SENTENCE_GAP_MS if chunk.rstrip()[-1:] in (".", "!", "?") else WORD_GAP_MS
         pieces = [_burst(payload), _silence(gap + (LEAD_MS if last else 0))]
         yield chunk, float_to_pcm16(np.concatenate(pieces))
@@ -111,7 +114,7 @@ def transcribe(audio: bytes) -> str | None:
     if data is None or len(data) < 2 or _crc8(bytes(data[:-1])) != data[-1]:
         return None
     try:
-        return bytes(data[:-1]).decode("utf-8")
+        return bytes(data[:-1]).decode("utf-8", _LONE)
     except UnicodeDecodeError:
         return None
 
@@ -138,7 +141,7 @@ class Listener:
     def __init__(self) -> None:
         self._pending: NDArray[np.float32] = np.zeros(0, dtype=np.float32)
         self._data = bytearray()  # the bytes of the bursts decoded so far
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors=_LONE)
         self._lost = False  # a burst was not speech: nothing more is heard
         self.heard = ""
 
@@ -161,7 +164,11 @@ class Listener:
             keep = max(0, (len(signal) - self._WINDOW) // self._WINDOW * self._WINDOW)
         self._pending = signal[keep:]
         self._data += data
-        words = self._utf8.decode(bytes(data))
+        try:
+            words = self._utf8.decode(bytes(data))
+        except UnicodeDecodeError:  # bytes no speech would carry (damaged audio): keep what reads
+            self._utf8.reset()
+            words = bytes(data).decode("utf-8", "ignore")
         self.heard += words
         return words
 
@@ -176,7 +183,7 @@ class Listener:
         if len(data) < 2 or _crc8(bytes(data[:-1])) != data[-1]:
             return None
         try:
-            return bytes(data[:-1]).decode("utf-8")
+            return bytes(data[:-1]).decode("utf-8", _LONE)
         except UnicodeDecodeError:
             return None
 

@@ -8,14 +8,14 @@ their own `EventTable`.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Callable
 from typing import Any
 
 from mockserver.audio import formats
-from mockserver.protocol import errors, session_config
+from mockserver.protocol import base64_audio, errors, session_config
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.conversation import Conversation, clone, public
+from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.input_audio import InputAudio
 from mockserver.protocol.session import EventTable, Handler, Limits, Session
@@ -73,8 +73,8 @@ class ConversationSession(Session):
             self.error(errors.append_too_large(len(text), limit), event)
             return
         try:
-            data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
+            data = base64_audio.decode(text)
+        except ValueError:
             self.error(errors.bad_base64(), event)
             return
         self.input_audio.append(data)
@@ -98,6 +98,10 @@ class ConversationSession(Session):
         item_id = given.get("id") or self.ids.item()
         if item_id in self.conversation:
             self.error(errors.duplicate_item(item_id), event)
+            return
+        problem = audio_problem(given, "item")
+        if problem is not None:
+            self.error(problem, event)
             return
         item, heard = self.stored_item(given, item_id)
         previous = self.conversation.insert(item, None if after == "root" else after, root=after == "root")
@@ -170,6 +174,15 @@ class ConversationSession(Session):
         """Before a client event reads stored items: bring those still streaming up to date."""
         for stream in self._streams:
             stream.sync()
+
+
+def audio_problem(item: dict[str, Any], where: str) -> ApiError | None:
+    """The error for audio in an item's content that is not strict base64 (checked before it is stored:
+    the audio of an item is decoded later, by a truncation or a response)."""
+    for index, part in enumerate(item.get("content") or ()):
+        if isinstance(part, dict) and isinstance(part.get("audio"), str) and not base64_audio.is_valid(part["audio"]):
+            return errors.bad_base64(f"{where}.content[{index}].audio")
+    return None
 
 
 def realtime_socket_events(*, session_update: Handler, session_close: Handler, response_create: Handler,

@@ -165,6 +165,11 @@ def active_response(response_id: str) -> ApiError:
                     "response is finished before creating a new one.", code="conversation_already_has_active_response")
 
 
+def too_many_responses(limit: int) -> ApiError:  # the mock's own limit (protocol/session.py); wording its own
+    return ApiError(f"Too many responses in progress: {limit} out-of-band responses are running. Wait until one "
+                    "is finished before creating another.", code="too_many_active_responses")
+
+
 def cancel_not_active() -> ApiError:
     return ApiError("Cancellation failed: no active response found", code="response_cancel_not_active")
 
@@ -197,8 +202,8 @@ def truncate_too_long(end_ms: int, length_ms: float) -> ApiError:  # [unverified
                     code="invalid_value", param="audio_end_ms")
 
 
-def bad_base64() -> ApiError:  # [unverified]
-    return ApiError("Invalid 'audio': expected a base64-encoded string.", code="invalid_value", param="audio")
+def bad_base64(param: str = "audio") -> ApiError:  # [unverified]
+    return ApiError(f"Invalid '{param}': expected a base64-encoded string.", code="invalid_value", param=param)
 
 
 def append_too_large(length: int, limit: int) -> ApiError:  # documented limit, error not captured

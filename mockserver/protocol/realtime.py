@@ -14,7 +14,7 @@ from mockserver.audio import formats
 from mockserver.protocol import errors, session_config
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.conversation import Items, cost
-from mockserver.protocol.conversation_session import ConversationSession, realtime_socket_events
+from mockserver.protocol.conversation_session import ConversationSession, audio_problem, realtime_socket_events
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.responder import EchoResponder, ErrorReply, Responder, Turn
@@ -113,6 +113,10 @@ class RealtimeSession(ConversationSession):
         if in_conversation and self._default_run is not None:
             self.error(errors.active_response(self._default_run.id), event)
             return
+        out_of_band = sum(1 for s in self._streams if isinstance(s, ResponseRun) and s is not self._default_run)
+        if not in_conversation and out_of_band >= self.limits.max_parallel_responses:
+            self.error(errors.too_many_responses(self.limits.max_parallel_responses), event)
+            return
         context = self._context(params, event)
         if context is None:
             return
@@ -182,6 +186,10 @@ class RealtimeSession(ConversationSession):
                     return None
                 items.append(found)
             else:
+                problem = audio_problem(given, f"response.input[{index}]")
+                if problem is not None:
+                    self.error(problem, event)
+                    return None
                 item, words = self.stored_item(given, given.get("id") or self.ids.item())
                 items.append(item)
                 if words:

@@ -26,12 +26,16 @@ from mockserver.protocol.responses import Pacing
 from mockserver.protocol.validation import Schemas
 
 MAX_APPEND_BYTES = 15 * 1024 * 1024  # "cannot exceed 15 MB" per append (reference 5.4)
+# Out-of-band responses (`conversation: "none"`) in progress at once, per session. The live limit is not
+# documented; the mock keeps a client from running hundreds in parallel (each holds its whole reply).
+MAX_PARALLEL_RESPONSES = 16
 
 
 @dataclass(frozen=True)
 class Limits:
     session_seconds: float = session_config.SESSION_SECONDS
     max_append_bytes: int = MAX_APPEND_BYTES
+    max_parallel_responses: int = MAX_PARALLEL_RESPONSES
     pacing: Pacing = field(default_factory=Pacing)
     unintelligible: str = "empty"  # audio carrying no words transcribes as "" ("empty") or fails ("fail")
 

@@ -82,7 +82,8 @@ Observer = Callable[[Any, dict[str, Any]], None]
 class SessionRuntime:
     def __init__(self, session: LiveSession, *, core: Any, journal: Journal, scope: str, clock: Clock,
                  faults: Callable[[], Sequence[Fault]], observers: Sequence[Observer] = (),
-                 on_end: Callable[[SessionRuntime], None] | None = None, call_id: str | None = None) -> None:
+                 on_end: Callable[[SessionRuntime], None] | None = None, call_id: str | None = None,
+                 write_buffer_bytes: int = 1024 * 1024, slow_reader_seconds: float = 30.0) -> None:
         self.session = session  # what the wire speaks (the beta shim over `core` on a beta connection)
         self.core = core  # the session kind itself (admin injection, observers, per-session scenarios)
         self.session_id: str = core.config["id"]
@@ -91,6 +92,9 @@ class SessionRuntime:
         self.journal = journal
         self.clock = clock
         self.sinks: list[Sink] = []
+        # What a connection may hold unsent before it stops the session, and how long before it is dropped.
+        self.write_buffer_bytes = write_buffer_bytes
+        self.slow_reader_seconds = slow_reader_seconds
         self.ended = False
         self.close_code: int | None = None
         self._observers = observers
@@ -113,12 +117,13 @@ class SessionRuntime:
         self.sinks.append(sink)
         self._pump()
 
-    def detach(self, sink: Sink) -> None:
-        """A connection went away. The session ends with its last connection (a WebSocket session)."""
+    def detach(self, sink: Sink, code: int | None = None) -> None:
+        """A connection went away (`code`: the close code the server sent it, if it closed it). The session
+        ends with its last connection (a WebSocket session)."""
         if sink in self.sinks:
             self.sinks.remove(sink)
         if not self.sinks and not self.ended:
-            self._finish(None)
+            self._finish(code)
 
     # -- input ------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ WebSockets through plain ASGI (transports/websocket.py). This relies on these at
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -34,6 +35,12 @@ from websockets.exceptions import InvalidState
 from websockets.http11 import Request, Response
 
 from mockserver.transports.upgrade import Opening, Upgrade
+
+# A client that does not read for `slow_reader_seconds` (state.ServerConfig) is closed with 1008 (policy
+# violation: the live API's behaviour with slow consumers is not documented), then cut after a grace.
+SLOW_READER_CLOSE = 1008
+SLOW_READER_REASON = "slow consumer"
+SLOW_READER_GRACE = 2.0
 
 
 class Opener(Protocol):
@@ -52,6 +59,7 @@ def frame_header(length: int) -> bytes:
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     on_resume: Callable[[], None] | None = None
     _runtime: Any = None  # the SessionRuntime this connection is attached to
+    _slow: asyncio.TimerHandle | None = None  # set while the client does not read
 
     # -- the upgrade ------------------------------------------------------------------------------------
 
@@ -92,8 +100,10 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             self.write_texts([opening.error_frame])
             self.close_now(*opening.close)
             return
-        self._runtime = opening.runtime
-        self._runtime.attach(self)
+        self._runtime = runtime = opening.runtime
+        high = runtime.write_buffer_bytes
+        self.transport.set_write_buffer_limits(high=high, low=high // 4)
+        runtime.attach(self)
 
     def _answer_and_close(self, response: Response) -> None:
         self.handshake_complete = self.close_sent = True
@@ -136,13 +146,31 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         super().pause_writing()
         if self._runtime is not None:
             self.transport.pause_reading()  # read no more until the client has read what it asked for
+            self._slow = self.loop.call_later(self._runtime.slow_reader_seconds, self._drop_slow_reader)
 
     def resume_writing(self) -> None:
         super().resume_writing()
+        if self._slow is not None:
+            self._slow.cancel()
+            self._slow = None
         if self._runtime is not None and not self.transport.is_closing():
             self.transport.resume_reading()
         if self.on_resume is not None:
             self.on_resume()
+
+    def _drop_slow_reader(self) -> None:
+        """The client has not read for `slow_reader_seconds`: close 1008 and let the connection go (the
+        close frame waits behind what it did not read, so the socket is cut shortly after)."""
+        self._slow = None
+        runtime, self._runtime = self._runtime, None
+        if runtime is None:
+            return
+        peer = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+        self.logger.info("%s did not read for %.0f s; closing with %d", peer, runtime.slow_reader_seconds,
+                         SLOW_READER_CLOSE)
+        runtime.detach(self, SLOW_READER_CLOSE)
+        self.close_now(SLOW_READER_CLOSE, SLOW_READER_REASON)
+        self.loop.call_later(SLOW_READER_GRACE, self.transport.abort)
 
     @property
     def paused(self) -> bool:

@@ -492,3 +492,20 @@ def test_an_id_the_server_sent_must_come_back_as_it_is() -> None:
     assert "(an id the server sent, so the app got it as it is)" in line
     assert replay.receive({"type": "conversation.item.delete", "item_id": "item_server1"}) == [
         {"type": "conversation.item.deleted", "item_id": "item_server1"}]
+
+
+async def test_credentials_in_the_query_and_headers_never_reach_a_cassette(
+        start_mock: Start, serve: Callable[[Starlette], Served], tmp_path: Path) -> None:
+    upstream = start_mock()
+    recorder = serve(create_recorder_app(upstream.websocket_base_url, tmp_path, None))
+    headers = {"Authorization": "Bearer sk-headersecret1", "X-Api-Key": "xapikeysecret2"}
+    offered = [Subprotocol("realtime"), Subprotocol("openai-insecure-api-key.ek_subprotocolsecret3")]
+    url = f"{recorder.websocket_base_url}/realtime?model=gpt-realtime&token=querysecret4&api_key=querysecret5"
+    async with connect(url, additional_headers=headers, subprotocols=offered) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+    await recorder.client("sk-restsecret6").with_options(default_headers={"X-Api-Key": "xapikeysecret7"}) \
+        .realtime.client_secrets.create()
+    no_secrets(tmp_path, "headersecret1", "xapikeysecret2", "subprotocolsecret3", "querysecret4", "querysecret5",
+               "restsecret6", "xapikeysecret7")
+    (websocket,) = cassettes_in(tmp_path, "/v1/realtime")
+    assert websocket.query == {"model": "gpt-realtime"}  # credential parameters are left out
