@@ -5,7 +5,7 @@ gets the reply of the n-th recorded `response.created` (responses out of band ma
 order than they start, so replies follow the start order and are looked up by response id):
 
 - a `message` item: its text (`output_text`) or transcript (`output_audio`); spoken or written as the
-  response asks, as the live model did;
+  response asks, as the live model did; with its `phase` (a preamble is `commentary`);
 - a `function_call` item: its name and arguments (the call id is the mock's own: the replay maps ids);
 - `mcp_call` / `mcp_list_tools` items: the server label, tool, arguments, output or error;
 - status `failed`: `status_details.error`; status `incomplete`: the recorded output and then one more
@@ -50,7 +50,8 @@ def outputs_of(response: dict[str, Any]) -> list[Output]:
         if kind == "message":
             words = [str(p.get("text") or p.get("transcript") or "") for p in item.get("content") or ()
                      if isinstance(p, dict)]
-            outputs.append(Message("".join(words)))
+            phase = item.get("phase")
+            outputs.append(Message("".join(words), phase=str(phase) if phase is not None else None))
         elif kind == "function_call":
             outputs.append(FunctionCall(str(item.get("name", "")), str(item.get("arguments", ""))))
         elif kind == "mcp_call":

@@ -51,6 +51,10 @@ class Conversation:
         return self._items[-1]["id"] if self._items else None
 
     def previous_id(self, item_id: str) -> str | None:
+        """The id of the item before this one (None when it is first, or no longer in the conversation:
+        a client may delete an item a response is still streaming)."""
+        if item_id not in self._by_id:
+            return None
         items = self._items
         if len(items) >= 2 and items[-1]["id"] == item_id:  # the common case: the item just added
             return str(items[-2]["id"])

@@ -42,6 +42,19 @@ REQUIRED_KEYS: dict[str, list[str]] = {
 }
 
 
+# `null` turns a setting off, as live takes it though the SDK's types do not say so. Evidence: the SDK's own
+# doc comments ("This can be set to `null` to turn off" for noise_reduction; transcription "can be set to
+# `null` to turn off once on"; openai 3.51.0 realtime_audio_config_input_param.py and
+# realtime_transcription_session_audio_input_param.py), reference 2.1 (`noise_reduction ...|null`,
+# `transcription ...|null`), and the JavaScript Agents SDK 0.20.0, which sends `noise_reduction: null` in
+# its first session.update by default (transports.md 4c). turn_detection, tracing and prompt already
+# allow null in the SDK's types.
+NULLABLE: dict[str, list[str]] = {
+    "RealtimeAudioConfigInputParam": ["noise_reduction", "transcription"],
+    "RealtimeTranscriptionSessionAudioInputParam": ["noise_reduction", "transcription"],
+}
+
+
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, dict):
         yield node
@@ -75,4 +88,9 @@ def tighten(schema: dict[str, Any]) -> dict[str, Any]:
         definition = out.get("$defs", {}).get(name)
         if definition is not None:
             definition["required"] = list(keys)
+    for name, fields in NULLABLE.items():
+        properties = out.get("$defs", {}).get(name, {}).get("properties", {})
+        for field in fields:
+            if field in properties and "anyOf" not in properties[field]:
+                properties[field] = {"anyOf": [properties[field], {"type": "null"}]}
     return out

@@ -11,7 +11,7 @@ import json
 from typing import Any, ClassVar
 
 from mockserver.audio import formats
-from mockserver.protocol import errors, session_config
+from mockserver.protocol import errors, models, session_config
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.conversation import Items, cost
 from mockserver.protocol.conversation_session import ConversationSession, audio_problem, realtime_socket_events
@@ -117,6 +117,10 @@ class RealtimeSession(ConversationSession):
         if not in_conversation and out_of_band >= self.limits.max_parallel_responses:
             self.error(errors.too_many_responses(self.limits.max_parallel_responses), event)
             return
+        profile = models.profile(self.config["model"])
+        if "reasoning" in params and not profile.reasoning:
+            self.error(session_config.reasoning_unsupported("response.reasoning"), event)
+            return
         context = self._context(params, event)
         if context is None:
             return
@@ -138,6 +142,9 @@ class RealtimeSession(ConversationSession):
             metadata=params.get("metadata"),
             in_conversation=in_conversation,
             context_cost=(self._prompt_tokens(instructions, tools) + context_tokens, audio_ms),
+            profile=profile,
+            reasoning_effort=((params.get("reasoning") or session.get("reasoning") or {}).get("effort")
+                              if profile.reasoning else None),
         )
         reply = self.responder.reply(Turn(
             items=items, instructions=settings.instructions, tools=settings.tools,

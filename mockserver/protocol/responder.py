@@ -17,9 +17,14 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Message:
-    """An assistant message; spoken (audio + transcript) or written (text) as the response asks."""
+    """An assistant message; spoken (audio + transcript) or written (text) as the response asks.
+
+    `phase` on models that have phases (`gpt-realtime-2`): "commentary" for a preamble, "final_answer"
+    (the default) for the answer. A commentary message right before a function call streams beside it.
+    """
 
     text: str
+    phase: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver.audio import formats
+from mockserver.protocol import models
 from mockserver.protocol.conversation import Conversation, base64_length, public
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.responder import FunctionCall, McpCall, McpListTools, Message, Reply, Timing
@@ -55,6 +56,8 @@ class ResponseSettings:
     in_conversation: bool  # False for `conversation: "none"` (out of band)
     # What the model takes in: text tokens (instructions, tools and the items in context) and audio milliseconds.
     context_cost: tuple[int, float]
+    profile: models.Profile = models.DEFAULT  # how the model speaks (phases, which items name their previous)
+    reasoning_effort: str | None = None  # the effort the client asked for (None: the model's default, unreported)
 
 
 @dataclass
@@ -62,6 +65,16 @@ class _Part:
     kind: str  # "text" | "audio"
     text: str = ""
     audio: bytearray = field(default_factory=bytearray)
+
+
+@dataclass
+class _Flight:
+    """An output item being streamed (usually one at a time; a preamble streams beside its function call)."""
+
+    item: dict[str, Any]  # as stored in the conversation
+    index: int  # its output_index
+    part: _Part | None = None
+    overtaken: bool = False  # another item was added after it while it streamed
 
 
 class ResponseRun:
@@ -84,8 +97,7 @@ class ResponseRun:
             "audio": {"output": {"format": settings.output_format, "voice": settings.voice}},
             "usage": None, "metadata": settings.metadata,
         }
-        self._item: dict[str, Any] | None = None  # the stored item in flight
-        self._part: _Part | None = None
+        self._flights: dict[str, _Flight] = {}  # the items in flight by id, in the order they were added
         self._timing = reply.timing or Timing()
         self._budget = settings.max_output_tokens if isinstance(settings.max_output_tokens, int) else None
         # An incomplete reply is cut after `cut_after_tokens` (default: half of what it would say).
@@ -118,10 +130,11 @@ class ResponseRun:
         return self._event("response.created", response=dict(self.response))
 
     def sync(self) -> None:
-        """Bring the stored item in flight up to date with the audio sent so far (its bytes are encoded
-        once, when the item is done, or when a client event reads it before that)."""
-        if self._item is not None and self._part is not None and self._part.kind == "audio":
-            self._item["content"][0]["audio"] = base64.b64encode(self._part.audio).decode()
+        """Bring the stored items in flight up to date with the audio sent so far (their bytes are encoded
+        once, when an item is done, or when a client event reads it before that)."""
+        for flight in self._flights.values():
+            if flight.part is not None and flight.part.kind == "audio":
+                flight.item["content"][0]["audio"] = base64.b64encode(flight.part.audio).decode()
 
     def release(self, now: float, limit: int) -> list[dict[str, Any]]:
         """The events that are due at `now` (at most `limit`); sets `due_at` for the next one."""
@@ -158,7 +171,8 @@ class ResponseRun:
         events = [self._account(held)] if held is not None and not held["type"].endswith(".delta") else []
         self._events.close()
         self._next = None
-        events += self._finish_item("incomplete")
+        for item_id in list(self._flights):
+            events += self._finish_item(item_id, "incomplete")
         events += self._finish("cancelled", {"type": "cancelled", "reason": reason})
         self.finished = True
         return events
@@ -168,19 +182,22 @@ class ResponseRun:
     def _account(self, event: dict[str, Any]) -> dict[str, Any]:
         """Record what a released delta told the client, so a cancelled item holds exactly that."""
         kind = event["type"]
+        if not kind.endswith(".delta"):
+            return event
+        flight = self._flights[event["item_id"]]
         if kind in ("response.output_text.delta", "response.output_audio_transcript.delta"):
-            assert self._part is not None and self._item is not None
-            self._part.text += event["delta"]
-            self._item["content"][0]["text" if kind == "response.output_text.delta" else "transcript"] = self._part.text
+            part = flight.part
+            assert part is not None
+            part.text += event["delta"]
+            flight.item["content"][0]["text" if kind == "response.output_text.delta" else "transcript"] = part.text
             self._out_text_tokens += 1
         elif kind == "response.output_audio.delta":
-            assert self._part is not None
+            assert flight.part is not None
             chunk = base64.b64decode(event["delta"])
-            self._part.audio += chunk  # the stored item gets the bytes when it is done (`sync`)
+            flight.part.audio += chunk  # the stored item gets the bytes when it is done (`sync`)
             self._out_audio_ms += formats.duration_ms(len(chunk), formats.format_of(self.settings.output_format))
         elif kind in ("response.function_call_arguments.delta", "response.mcp_call_arguments.delta"):
-            assert self._item is not None
-            self._item["arguments"] += event["delta"]
+            flight.item["arguments"] += event["delta"]
             self._out_text_tokens += 1
         return event
 
@@ -226,9 +243,9 @@ class ResponseRun:
 
     def _run(self) -> Generator[dict[str, Any], None, None]:
         index = 0
-        for output in self._reply.outputs:
-            if self._truncated:
-                break
+        outputs = list(self._reply.outputs)
+        while outputs and not self._truncated:
+            output = outputs.pop(0)
             if isinstance(output, McpListTools):  # a conversation item, not a response output
                 yield from self._list_tools(output)
                 continue
@@ -236,6 +253,17 @@ class ResponseRun:
                 yield from self._function_call(index, output)
             elif isinstance(output, McpCall):
                 yield from self._mcp_call(index, output)
+            elif (self.settings.profile.phases and output.phase == "commentary" and outputs
+                  and isinstance(outputs[0], FunctionCall)):
+                # A preamble streams beside the call it announces (recording newer/...parity): the message's
+                # words, then the call's arguments, then the message is done, then the call.
+                call = outputs.pop(0)
+                assert isinstance(call, FunctionCall)
+                message_id = yield from self._message_start(index, output)
+                call_id = yield from self._function_call_start(index + 1, call)
+                yield from self._message_done(message_id)
+                yield from self._function_call_done(call_id, call)
+                index += 1
             else:
                 yield from self._message(index, output)
             index += 1
@@ -246,42 +274,52 @@ class ResponseRun:
         else:
             yield from self._finish("completed", None)
 
-    def _add_item(self, index: int, item: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        self._item = item
+    def _add_item(self, index: int, item: dict[str, Any], part: _Part | None = None) -> Iterator[dict[str, Any]]:
+        for flight in self._flights.values():
+            flight.overtaken = True
+        self._flights[item["id"]] = _Flight(item, index, part)
         yield self._event("response.output_item.added", response_id=self.id, output_index=index, item=public(item))
         if self.settings.in_conversation:
             previous = self._conversation.insert(item)
             yield self._event("conversation.item.added", previous_item_id=previous, item=public(item))
 
     def _message(self, index: int, message: Message) -> Iterator[dict[str, Any]]:
+        item_id = yield from self._message_start(index, message)
+        yield from self._message_done(item_id)
+
+    def _message_start(self, index: int, message: Message) -> Generator[dict[str, Any], None, str]:
+        """A message up to its last delta; returns its item id."""
         item_id = self._ids.item()
         item: dict[str, Any] = {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant",
                                 "content": []}
-        yield from self._add_item(index, item)
+        if self.settings.profile.phases:  # last, as live puts it
+            item["phase"] = message.phase or "final_answer"
+        spoken = "audio" in self.settings.output_modalities
+        yield from self._add_item(index, item, _Part("audio" if spoken else "text"))
         ids = {**self._ids_of(index, item_id), "content_index": 0}
         pieces = self._take_tokens(tokens(message.text))
-        if "audio" in self.settings.output_modalities:
-            self._part = _Part("audio")
+        if spoken:
             item["content"] = [{"type": "output_audio", "audio": "", "transcript": ""}]
             yield self._event("response.content_part.added", **ids, part={"type": "audio", "transcript": ""})
-            yield from self._speak(ids, pieces)
+            yield from self._speak(item_id, ids, pieces)
         else:
-            self._part = _Part("text")
             item["content"] = [{"type": "output_text", "text": ""}]
             yield self._event("response.content_part.added", **ids, part={"type": "text", "text": ""})
             yield from self._deltas("response.output_text.delta", ids, pieces)
-        yield from self._finish_item("incomplete" if self._truncated else "completed")
+        return item_id
 
-    def _speak(self, ids: dict[str, Any], pieces: list[str]) -> Iterator[dict[str, Any]]:
+    def _message_done(self, item_id: str) -> Iterator[dict[str, Any]]:
+        yield from self._finish_item(item_id, "incomplete" if self._truncated else "completed")
+
+    def _speak(self, item_id: str, ids: dict[str, Any], pieces: list[str]) -> Iterator[dict[str, Any]]:
         """Transcript deltas interleaved with audio deltas, as live (recordings). The audio is synthesised a
         word at a time as the transcript advances, so a long answer starts playing at once."""
-        assert self._item is not None
         # NumPy is imported with the first spoken response, not at start-up (the pytest fixture starts faster).
         from mockserver.audio.codecs import encode
         from mockserver.audio.speech import speak_stream
 
         fmt = formats.format_of(self.settings.output_format)
-        self._on_audio(self._item["id"], fmt)
+        self._on_audio(item_id, fmt)
         words = speak_stream("".join(pieces))  # the codec: the audio carries exactly the transcript
         per_ms = formats.bytes_per_second(fmt) // 1000
         buffered, said, heard = bytearray(), 0, 0  # wire audio not yet sent; characters spoken; transcript sent
@@ -312,16 +350,27 @@ class ResponseRun:
         return self._event("response.output_audio.delta", **ids, delta=base64.b64encode(chunk).decode())
 
     def _function_call(self, index: int, call: FunctionCall) -> Iterator[dict[str, Any]]:
+        item_id = yield from self._function_call_start(index, call)
+        yield from self._function_call_done(item_id, call)
+
+    def _function_call_start(self, index: int, call: FunctionCall) -> Generator[dict[str, Any], None, str]:
+        """A function call up to its last arguments delta; returns its item id."""
         item_id = self._ids.item()
-        call_id = call.call_id or self._ids.call()
         item: dict[str, Any] = {"id": item_id, "type": "function_call", "status": "in_progress", "name": call.name,
-                                "call_id": call_id, "arguments": ""}
+                                "call_id": call.call_id or self._ids.call(), "arguments": ""}
         yield from self._add_item(index, item)
-        ids = {**self._ids_of(index, item_id), "call_id": call_id}
         pieces = self._take_tokens(tokens(call.arguments))
-        yield from self._deltas("response.function_call_arguments.delta", ids, pieces)
-        yield self._event("response.function_call_arguments.done", **ids, name=call.name, arguments=item["arguments"])
-        yield from self._finish_item("incomplete" if self._truncated else "completed")
+        yield from self._deltas("response.function_call_arguments.delta", self._call_ids(item), pieces)
+        return item_id
+
+    def _function_call_done(self, item_id: str, call: FunctionCall) -> Iterator[dict[str, Any]]:
+        item = self._flights[item_id].item
+        yield self._event("response.function_call_arguments.done", **self._call_ids(item), name=call.name,
+                          arguments=item["arguments"])
+        yield from self._finish_item(item_id, "incomplete" if self._truncated else "completed")
+
+    def _call_ids(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {**self._ids_of(self._flights[item["id"]].index, item["id"]), "call_id": item["call_id"]}
 
     def _mcp_call(self, index: int, call: McpCall) -> Iterator[dict[str, Any]]:
         item_id = self._ids.item()
@@ -340,7 +389,7 @@ class ResponseRun:
         else:
             item["output"] = call.output if call.output is not None else ""
             yield self._event("response.mcp_call.completed", item_id=item_id, output_index=index)
-        yield from self._finish_item("incomplete" if self._truncated else "completed")
+        yield from self._finish_item(item_id, "incomplete" if self._truncated else "completed")
 
     def _list_tools(self, listing: McpListTools) -> Iterator[dict[str, Any]]:
         item: dict[str, Any] = {"id": self._ids.item(), "type": "mcp_list_tools",
@@ -355,15 +404,13 @@ class ResponseRun:
             self._conversation.refresh(item["id"])
             yield self._event("conversation.item.done", previous_item_id=previous, item=public(item))
 
-    def _finish_item(self, status: str) -> Iterator[dict[str, Any]]:
-        """The `*.done` events of the item in flight, with what was sent so far."""
-        item, part = self._item, self._part
-        if item is None:
-            return
-        index = len(self.output)
+    def _finish_item(self, item_id: str, status: str) -> Iterator[dict[str, Any]]:
+        """The `*.done` events of an item in flight, with what was sent so far."""
         self.sync()
+        flight = self._flights.pop(item_id)
+        item, part, index = flight.item, flight.part, flight.index
         if part is not None:
-            ids = {**self._ids_of(index, item["id"]), "content_index": 0}
+            ids = {**self._ids_of(index, item_id), "content_index": 0}
             if part.kind == "audio":
                 yield self._event("response.output_audio.done", **ids)
                 yield self._event("response.output_audio_transcript.done", **ids, transcript=part.text)
@@ -374,17 +421,16 @@ class ResponseRun:
         if item["type"] != "mcp_call":  # mcp_call items have no status (SDK RealtimeMcpToolCall)
             item["status"] = status
         if self.settings.in_conversation:
-            # Live quirk (recordings): `conversation.item.done` of a spoken message or a function call
-            # says previous_item_id null; that of a written message names the item before it.
+            # Live quirks, by model (models.Profile): which `conversation.item.done` name the item before theirs.
             spoken = part is not None and part.kind == "audio"
-            previous = (None if spoken or item["type"] in ("function_call", "mcp_call")
-                        else self._conversation.previous_id(item["id"]))
-            self._conversation.refresh(item["id"])
+            names = self.settings.profile.item_done_names_previous(item["type"], spoken=spoken,
+                                                                   overtaken=flight.overtaken)
+            previous = self._conversation.previous_id(item_id) if names else None
+            self._conversation.refresh(item_id)
             yield self._event("conversation.item.done", previous_item_id=previous, item=public(item))
         shown = public(item)
         yield self._event("response.output_item.done", response_id=self.id, output_index=index, item=shown)
         self.output.append(shown)  # copied with the whole response for response.done
-        self._item, self._part = None, None
 
     def _finish(self, status: str, details: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
         self._final = True
@@ -401,14 +447,16 @@ class ResponseRun:
         input_tokens = text_in + audio_in_tokens
         # Prompt caching works on 64-token blocks of a prefix seen before (the live figures are multiples of 64).
         cached = min(text_in, self._previous_input_tokens // 64 * 64)
-        output_tokens = self._out_text_tokens + audio_out_tokens
+        reasoning = models.REASONING_TOKENS[self.settings.reasoning_effort] if self.settings.reasoning_effort else 0
+        output_tokens = self._out_text_tokens + audio_out_tokens + reasoning
         return {
             "total_tokens": input_tokens + output_tokens, "input_tokens": input_tokens, "output_tokens": output_tokens,
             "input_token_details": {"text_tokens": text_in, "audio_tokens": audio_in_tokens, "image_tokens": 0,
                                     "cached_tokens": cached,
                                     "cached_tokens_details": {"text_tokens": cached, "audio_tokens": 0,
                                                               "image_tokens": 0}},
-            "output_token_details": {"text_tokens": self._out_text_tokens, "audio_tokens": audio_out_tokens},
+            "output_token_details": {"text_tokens": self._out_text_tokens, "audio_tokens": audio_out_tokens,
+                                     **({"reasoning_tokens": reasoning} if self.settings.reasoning_effort else {})},
         }
 
     @property

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mockserver.protocol import models
 from mockserver.protocol.errors import ApiError
 
 SESSION_SECONDS = 3600  # "Max session duration: 60 minutes" (reference 5.4)
@@ -59,7 +60,8 @@ def semantic_vad(**given: Any) -> dict[str, Any]:
 
 
 def new_realtime_session(*, session_id: str, model: str, expires_at: int) -> dict[str, Any]:
-    """The session of `session.created`, key for key as the live API sends it."""
+    """The session of `session.created`, key for key as the live API sends it, with the model's defaults."""
+    defaults = models.profile(model)
     return {
         "type": "realtime",
         "object": "realtime.session",
@@ -76,8 +78,8 @@ def new_realtime_session(*, session_id: str, model: str, expires_at: int) -> dic
         "expires_at": expires_at,
         "audio": {
             "input": {"format": pcm_format(), "transcription": None, "noise_reduction": None,
-                      "turn_detection": server_vad()},
-            "output": {"format": pcm_format(), "voice": "alloy", "speed": 1.0},
+                      "turn_detection": server_vad(silence_duration_ms=defaults.silence_duration_ms)},
+            "output": {"format": pcm_format(), "voice": defaults.voice, "speed": 1.0},
         },
         "include": None,
     }
@@ -170,6 +172,12 @@ def transcription_update_on_realtime() -> ApiError:
                     code="invalid_parameter")
 
 
+def reasoning_unsupported(param: str) -> ApiError:
+    # [unverified] for realtime: the wording other endpoints give a reasoning setting on a model without it.
+    return ApiError(f"Unsupported parameter: '{param}' is not supported with this model.",
+                    code="unsupported_parameter", param=param)
+
+
 def both_modalities() -> ApiError:
     # [unverified wording] "both together not allowed" (reference 2.1).
     return ApiError("Invalid 'session.output_modalities': output_modalities must contain exactly one of "
@@ -189,6 +197,9 @@ def apply_update(current: dict[str, Any], update: dict[str, Any], *, audio_produ
     voice = update.get("audio", {}).get("output", {}).get("voice")
     if voice is not None and audio_produced and voice != current["audio"]["output"]["voice"]:
         raise UpdateRejected(cannot_update_voice())
+    defaults = models.profile(current["model"])
+    if "reasoning" in update and not defaults.reasoning:
+        raise UpdateRejected(reasoning_unsupported("session.reasoning"))
 
     session = dict(current)
     for key in _REPLACED:
@@ -204,7 +215,10 @@ def apply_update(current: dict[str, Any], update: dict[str, Any], *, audio_produ
     if audio.get("input") or audio.get("output"):
         session["audio"] = dict(current["audio"])
     if audio.get("input"):
-        session["audio"]["input"] = _updated_audio_input(current["audio"]["input"], audio["input"], server_vad)
+        def model_vad(**given: Any) -> dict[str, Any]:  # server VAD with the model's own silence default
+            return server_vad(**{"silence_duration_ms": defaults.silence_duration_ms, **given})
+
+        session["audio"]["input"] = _updated_audio_input(current["audio"]["input"], audio["input"], model_vad)
     if audio.get("output"):
         session["audio"]["output"] = {**current["audio"]["output"],
                                       **{k: v for k, v in audio["output"].items() if k in ("format", "voice", "speed")}}

@@ -566,3 +566,31 @@ def test_empty_instructions_keep_the_current_ones_as_live() -> None:
     before = d.session.config["instructions"]
     updated = d.send({"type": "session.update", "session": {"type": "realtime", "instructions": ""}})[0]
     assert updated["session"]["instructions"] == before
+
+
+def test_null_turns_noise_reduction_and_transcription_off() -> None:
+    """As live takes it (the SDK's doc comments; the JS Agents SDK sends noise_reduction: null by default)."""
+    d = Driver()
+    on = d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "noise_reduction": {"type": "near_field"}, "transcription": {"model": "whisper-1"}}}}})[-1]
+    assert on["session"]["audio"]["input"]["noise_reduction"] == {"type": "near_field"}
+    off = d.send({"type": "session.update", "session": {"type": "realtime", "instructions": "be brief", "audio": {
+        "input": {"noise_reduction": None, "transcription": None}}}})[-1]
+    assert off["type"] == "session.updated" and off["session"]["instructions"] == "be brief"
+    assert off["session"]["audio"]["input"]["noise_reduction"] is None
+    assert off["session"]["audio"]["input"]["transcription"] is None
+
+
+def test_deleting_the_item_a_response_is_streaming_does_not_break_it() -> None:
+    """Found by the state machine: the response goes on to its response.done."""
+    d = Driver(pacing=Pacing(between_deltas=0.01))
+    d.text_mode()
+    d.say("hello there")
+    started = d.send({"type": "response.create"})
+    assistant = next(e["item"]["id"] for e in started if e["type"] == "response.output_item.added")
+    assert d.send({"type": "conversation.item.delete", "item_id": assistant})[-1]["type"] == "conversation.item.deleted"
+    for _ in range(100):
+        d.clock.advance(0.05)
+        if "response.done" in types(d.pump()):
+            break
+    assert d.sent[-1]["type"] == "rate_limits.updated" and d.session.close is None
