@@ -13,6 +13,7 @@ state between chunks, and a committed turn is transcribed once, at the commit.
 from __future__ import annotations
 
 import base64
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -21,7 +22,14 @@ from mockserver.protocol import errors
 from mockserver.protocol.conversation import Conversation
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
-from mockserver.protocol.transcription import TranscriptionRun, delta_event, failed, is_streaming
+from mockserver.protocol.transcription import (
+    DEFAULT_DELAY,
+    DELAY_MS,
+    TranscriptionRun,
+    delta_event,
+    failed,
+    is_streaming,
+)
 
 MIN_COMMIT_MS = 100
 
@@ -67,7 +75,9 @@ class InputAudio:
         self._listener: Any = None  # audio.speech.Listener of the turn in progress (streaming models)
         self._turn_item: str | None = None  # the id the next user audio item gets (announced by VAD events)
         self._streamed = ""  # what a streaming transcription model already sent for that item
+        self._heard: deque[tuple[str, float]] = deque()  # words heard, and when (ms of audio), not yet sent
         self.idle_deadline: float | None = None  # server_vad idle_timeout_ms, on the session's clock
+        self.transcribing: TranscriptionRun | None = None  # a streaming model's run of the last committed turn
 
     @property
     def _settings(self) -> Mapping[str, Any]:
@@ -89,14 +99,23 @@ class InputAudio:
         vad = self._current_vad()  # before the clock of audio moves: a new VAD starts where this chunk does
         self._buffer += data
         self.written_ms += formats.duration_ms(len(data), fmt)
-        streaming = vad is None and is_streaming(self._transcription_model())
-        words = ""
+        streaming = is_streaming(self._transcription_model())
         if streaming or self._listener is not None or (vad is not None and vad.eagerness is not None):
             words = self._listen(data)  # before the VAD: semantic VAD asks what was said so far
+            if streaming and words:
+                self._heard.append((words, self.written_ms))
         if vad is not None:
             for kind, ms in vad.feed(_samples(data, fmt)):
                 self._speech_started(ms) if kind == "speech_started" else self._speech_stopped(ms)
-        if streaming and words:  # streaming models send the words as they arrive
+        if streaming:
+            self._send_heard()
+
+    def _send_heard(self) -> None:
+        """Streaming models send each word `delay` after they heard it, while the user still speaks."""
+        settings = self._settings["transcription"] or {}
+        lag = DELAY_MS[settings.get("delay") or DEFAULT_DELAY]
+        while self._heard and self._heard[0][1] + lag <= self.written_ms:
+            words, _ = self._heard.popleft()
             self._turn_item = self._turn_item or self._host.ids.item()
             self._host.send(delta_event(self._host.ids, self._turn_item, words, self._logprobs_wanted()))
             self._streamed += words
@@ -197,6 +216,7 @@ class InputAudio:
         item_id = self._turn_item or host.ids.item()
         self._turn_item = None
         streamed, self._streamed = self._streamed, ""
+        self._heard.clear()  # what was not sent yet goes with the transcription run
         item: dict[str, Any] = {"id": item_id, "type": "message", "status": "completed", "role": "user",
                                 "content": [{"type": "input_audio", "audio": base64.b64encode(audio).decode(),
                                              "transcript": None}]}
@@ -218,9 +238,11 @@ class InputAudio:
         if heard is None and host.unintelligible() == "fail":
             host.send(failed(host.ids, item_id))
             return
-        host.stream(TranscriptionRun(
+        run = TranscriptionRun(
             item_id=item_id, transcript=heard or "", seconds=formats.duration_ms(len(audio), fmt) / 1000,
-            model=model, with_logprobs=self._logprobs_wanted(), ids=host.ids, already_sent=streamed))
+            model=model, with_logprobs=self._logprobs_wanted(), ids=host.ids, already_sent=streamed)
+        host.stream(run)
+        self.transcribing = run if is_streaming(model) else None
 
     def _listen(self, data: bytes) -> str:
         """Feed the turn's listener the new wire audio (made from the whole buffer when there is none,

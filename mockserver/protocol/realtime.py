@@ -59,6 +59,11 @@ class RealtimeSession(ConversationSession):
         turn_detection = self.config["audio"]["input"]["turn_detection"] or {}
         if turn_detection.get("create_response", True) and self._default_run is None:
             self._start_response({}, None)
+            transcription, response = self.input_audio.transcribing, self._default_run
+            if transcription is not None and response is not None:
+                # A streaming model's `completed` follows the answer's first output item (live recording
+                # openai_ws.test_audio_in_server_vad_turn).
+                transcription.completed_after = lambda: response.has_output or response.finished
 
     # -- streams --------------------------------------------------------------------------------
 

@@ -98,6 +98,7 @@ class ResponseRun:
             "usage": None, "metadata": settings.metadata,
         }
         self._flights: dict[str, _Flight] = {}  # the items in flight by id, in the order they were added
+        self.has_output = False  # an output item was added
         self._timing = reply.timing or Timing()
         self._budget = settings.max_output_tokens if isinstance(settings.max_output_tokens, int) else None
         # An incomplete reply is cut after `cut_after_tokens` (default: half of what it would say).
@@ -278,6 +279,7 @@ class ResponseRun:
         for flight in self._flights.values():
             flight.overtaken = True
         self._flights[item["id"]] = _Flight(item, index, part)
+        self.has_output = True
         yield self._event("response.output_item.added", response_id=self.id, output_index=index, item=public(item))
         if self.settings.in_conversation:
             previous = self._conversation.insert(item)

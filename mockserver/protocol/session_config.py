@@ -130,9 +130,31 @@ def normalize_tool(tool: dict[str, Any]) -> dict[str, Any]:
     return {**{k: tool[k] for k in order if k in tool}, **{k: v for k, v in tool.items() if k not in order}}
 
 
+# Options of `transcription` that only some models take (SDK 3.51.0 doc comments: `delay` "Only supported
+# with gpt-realtime-whisper in GA Realtime sessions"; `keywords` "Supported by gpt-transcribe and
+# gpt-live-transcribe"); `prompt` is not taken by gpt-realtime-whisper (issue 11, from live sessions).
+_OPTION_MODELS: dict[str, tuple[tuple[str, ...], bool]] = {  # option -> (model prefixes, taken only by them)
+    "delay": (("gpt-realtime-whisper",), True),
+    "keywords": (("gpt-transcribe", "gpt-live-transcribe"), True),
+    "prompt": (("gpt-realtime-whisper",), False),
+}
+
+
+def transcription_option_unsupported(param: str, model: str) -> ApiError:  # [unverified] wording
+    return ApiError(f"Unsupported parameter: '{param}' is not supported with the {model} model.",
+                    code="unsupported_parameter", param=param)
+
+
 def normalize_transcription(given: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The transcription settings with their defaults; raises `UpdateRejected` for an option its model
+    does not take."""
     if given is None:
         return None
+    model = str(given.get("model") or "whisper-1")
+    for option, (prefixes, only) in _OPTION_MODELS.items():
+        if given.get(option) is not None and model.startswith(prefixes) != only:
+            raise UpdateRejected(transcription_option_unsupported(
+                f"session.audio.input.transcription.{option}", model))
     base = {"model": given.get("model"), "language": given.get("language"), "prompt": given.get("prompt")}
     return {**base, **{k: v for k, v in given.items() if k not in base}}
 

@@ -4,9 +4,10 @@ audio item, per model family (reference 4(g)):
 - `whisper-1`: one delta holding the whole transcript, then `completed` (usage by duration);
 - `gpt-4o-transcribe`, `gpt-4o-mini-transcribe` (and other models): word-piece deltas after the commit,
   then `completed` (usage in tokens);
-- streaming models (`gpt-realtime-whisper`, `gpt-live-transcribe`): deltas as the audio arrives, before
-  the commit when there is no turn detection (the session sends those), the rest after it; usage by
-  duration.
+- streaming models (`gpt-realtime-whisper`, `gpt-live-transcribe`): deltas as the audio arrives, a word
+  at a time, `delay` behind it (input_audio.py sends those, with or without turn detection), the rest
+  after the commit; `completed` comes once the turn's response has added its first output item (live
+  recording `openai_ws.test_audio_in_server_vad_turn`); usage by duration.
 
 A `TranscriptionRun` streams like a response (the session interleaves the two), because live
 transcription is asynchronous: it "may arrive before, during or after the response events".
@@ -15,12 +16,17 @@ transcription is asynchronous: it "may arrive before, during or after the respon
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.tokens import count_tokens, tokens
 
 STREAMING_MODELS = ("gpt-realtime-whisper", "gpt-live-transcribe")
+# How far behind the audio a streaming model sends a word, by `transcription.delay` ("Controls how long
+# the model waits before emitting transcription text", SDK 3.51.0; the values are the mock's own).
+DELAY_MS = {"minimal": 0, "low": 200, "medium": 400, "high": 800, "xhigh": 1600}
+DEFAULT_DELAY = "medium"
 AUDIO_TOKENS_PER_SECOND = 10
 
 
@@ -37,6 +43,8 @@ def logprobs_of(text: str) -> list[dict[str, Any]]:
 class TranscriptionRun:
     def __init__(self, *, item_id: str, transcript: str, seconds: float, model: str, with_logprobs: bool,
                  ids: IdSource, already_sent: str = "") -> None:
+        # Set by the session: `completed` waits until this says so (the turn's response has begun).
+        self.completed_after: Callable[[], bool] | None = None
         self.item_id = item_id
         self.transcript = transcript
         self._model = model
@@ -47,7 +55,7 @@ class TranscriptionRun:
         if model.startswith("whisper-1"):
             pieces = [transcript] if transcript else []
         elif is_streaming(model):
-            pieces = [rest] if rest else []
+            pieces = tokens(rest)
         else:
             pieces = tokens(transcript)
         self._events = [self._delta(piece) for piece in pieces] + [self._completed()]
@@ -56,8 +64,11 @@ class TranscriptionRun:
         self.finished = False
 
     def release(self, now: float, limit: int) -> list[dict[str, Any]]:
-        out, self._events = self._events[:limit], self._events[limit:]
+        waiting = self.completed_after is not None and not self.completed_after()
+        ready = len(self._events) - 1 if waiting else len(self._events)  # `completed` is the last event
+        out, self._events = self._events[:min(limit, ready)], self._events[min(limit, ready):]
         self.finished = not self._events
+        self.stalled = waiting and len(self._events) == 1  # nothing due until the response begins
         return out
 
     def sync(self) -> None:

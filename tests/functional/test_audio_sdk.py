@@ -59,6 +59,13 @@ async def test_server_vad_turn_matches_the_live_recording(mock: RunningServer) -
     assert shape_differences(recorded_transcription[-1], transcription[-1]) == []
     assert transcription[-1]["transcript"] == "what is the weather"
     assert transcription[-1]["item_id"] == events[0]["item_id"]  # the item speech_started announced
+    # gpt-realtime-whisper under server VAD, as live: words while the user speaks, more across committed and
+    # response.created, and `completed` once the answer's first output item is added.
+    order = [e["type"] for e in events]
+    deltas = [i for i, name in enumerate(order) if name == f"{TRANSCRIPTION}delta"]
+    assert deltas[0] < order.index("input_audio_buffer.speech_stopped")
+    assert deltas[-1] > order.index("response.created")
+    assert order.index(f"{TRANSCRIPTION}completed") > order.index("response.output_item.added")
 
 
 async def test_barge_in_cancels_the_playing_answer(start_mock: Start) -> None:

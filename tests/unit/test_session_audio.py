@@ -43,7 +43,8 @@ def test_server_vad_turn_in_the_live_order_with_the_exact_transcript() -> None:
                          "input_audio_buffer.committed", "conversation.item.added", "conversation.item.done",
                          "response.created"]
     assert names[-3:] == ["response.output_item.done", "response.done", "rate_limits.updated"]
-    started, stopped, committed = events[0], events[1], events[2]
+    started, stopped, committed = (next(e for e in events if e["type"] == f"input_audio_buffer.{kind}")
+                                   for kind in ("speech_started", "speech_stopped", "committed"))
     assert (started["audio_start_ms"], stopped["audio_end_ms"]) == (740, 2300)
     assert started["item_id"] == stopped["item_id"] == committed["item_id"]
     completed = next(e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed")
@@ -51,6 +52,34 @@ def test_server_vad_turn_in_the_live_order_with_the_exact_transcript() -> None:
     assert completed["usage"] == {"type": "duration", "seconds": 3}  # 2.3 s committed, rounded up as live
     answer = next(e for e in events if e["type"] == "response.output_audio_transcript.done")["transcript"]
     assert answer == "You said: what is the weather"  # the model heard the words
+
+
+def test_a_streaming_model_under_vad_sends_words_while_the_user_speaks() -> None:
+    """gpt-realtime-whisper with server VAD: deltas before speech_stopped, more across committed and
+    response.created, and completed after the answer's first output item (as live)."""
+    d = Driver()
+    transcribe_with(d, "gpt-realtime-whisper")
+    events = stream(d, SILENCE_1S + speak("what is the weather today in Oslo") + SILENCE_1S)
+    order = types(events)
+    deltas = [i for i, name in enumerate(order) if name == "conversation.item.input_audio_transcription.delta"]
+    stopped, created = order.index("input_audio_buffer.speech_stopped"), order.index("response.created")
+    first_output = order.index("response.output_item.added")
+    completed = order.index("conversation.item.input_audio_transcription.completed")
+    assert deltas[0] < stopped < created < deltas[-1]  # while speaking, and on after the commit
+    assert completed > first_output
+    assert "".join(events[i]["delta"] for i in deltas) == "what is the weather today in Oslo"
+    assert {events[i]["item_id"] for i in deltas} == {events[stopped]["item_id"]}
+
+
+@pytest.mark.parametrize(("delay", "before_stop"), [("minimal", 6), ("xhigh", 0)])
+def test_the_delay_setting_moves_the_words_later(delay: str, before_stop: int) -> None:
+    d = Driver()
+    d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "transcription": {"model": "gpt-realtime-whisper", "delay": delay}}}}})
+    events = stream(d, SILENCE_1S + speak("what is the weather today in Oslo") + SILENCE_1S)
+    order = types(events)
+    stopped = order.index("input_audio_buffer.speech_stopped")
+    assert order[:stopped].count("conversation.item.input_audio_transcription.delta") == before_stop
 
 
 @pytest.mark.parametrize("fmt", ["audio/pcmu", "audio/pcma"])
@@ -83,8 +112,9 @@ def test_gpt_4o_transcribe_streams_word_pieces_after_the_commit_with_logprobs() 
 
 def test_streaming_model_sends_deltas_before_the_commit() -> None:
     d = Driver()
-    transcribe_with(d, "gpt-realtime-whisper", turn_detection=None)
-    before = stream(d, speak("one two three four five"))
+    d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "transcription": {"model": "gpt-realtime-whisper", "delay": "minimal"}, "turn_detection": None}}}})
+    before = stream(d, speak("one two three four five"))  # each word as soon as it is heard
     early = [e for e in before if e["type"] == "conversation.item.input_audio_transcription.delta"]
     assert early and "".join(e["delta"] for e in early) == "one two three four "
     after = d.send({"type": "input_audio_buffer.commit"})
@@ -221,3 +251,15 @@ def test_a_scenario_says_how_unintelligible_audio_transcribes() -> None:
                                "message": "Audio is unintelligible.", "param": None}
     stream(d, speak("but this is heard"))
     assert d.send({"type": "input_audio_buffer.commit"})[-1]["transcript"] == "but this is heard"
+
+
+@pytest.mark.parametrize(("transcription", "param"), [
+    ({"model": "gpt-realtime-whisper", "prompt": "names"}, "prompt"),
+    ({"model": "whisper-1", "delay": "low"}, "delay"),
+    ({"model": "gpt-4o-transcribe", "keywords": ["Oslo"]}, "keywords"),
+])
+def test_transcription_options_only_their_models_take(transcription: dict[str, Any], param: str) -> None:
+    d = Driver()
+    error = d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "transcription": transcription}}}})[-1]["error"]
+    assert (error["code"], error["param"]) == ("unsupported_parameter", f"session.audio.input.transcription.{param}")
