@@ -258,7 +258,7 @@ def _explain_union(error: ValidationError, root: dict[str, Any]) -> Iterator[_Pr
         return
     used: set[str] = set()
     while isinstance(instance, dict):
-        key = _next_discriminator(branches, candidates, used)
+        key = next_discriminator(branches, candidates, used)
         if key is None:
             break
         used.add(key)
@@ -290,7 +290,7 @@ def _explain_union(error: ValidationError, root: dict[str, Any]) -> Iterator[_Pr
         yield from _explain(sub, root)
 
 
-def _next_discriminator(branches: list[dict[str, Any]], candidates: list[int], used: set[str]) -> str | None:
+def next_discriminator(branches: Sequence[dict[str, Any]], candidates: list[int], used: set[str]) -> str | None:
     """A property every candidate branch pins to a constant, with at least two constants; `type` first."""
     if len(candidates) < 2:
         return None
@@ -310,7 +310,7 @@ def _next_discriminator(branches: list[dict[str, Any]], candidates: list[int], u
     return None
 
 
-_KIND_OF_TYPE = {"string": "a string", "integer": "an integer", "number": "a number",
+KIND_OF_TYPE = {"string": "a string", "integer": "an integer", "number": "a number",
                  "boolean": "a boolean", "object": "an object", "array": "an array", "null": "null"}
 
 
@@ -376,7 +376,7 @@ def _describe_many(schemas: Iterable[dict[str, Any]], root: dict[str, Any]) -> s
                 items = _json_types(schema.get("items", {}), root)
                 word = "an array" if len(items) != 1 else f"an array of {_plural(next(iter(items)))}"
             else:
-                word = _KIND_OF_TYPE.get(kind, kind)
+                word = KIND_OF_TYPE.get(kind, kind)
             if word not in words and kind != "null":
                 words.append(word)
     if len(words) == 1:
