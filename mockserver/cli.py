@@ -36,11 +36,48 @@ def _serve(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         print("realtime-mock: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    if args.tls and args.tls_cert:
+        print("realtime-mock: --tls makes its own certificate; give either --tls or --tls-cert/--tls-key",
+              file=sys.stderr)
+        return 2
+    if args.tls_dir is not None and not args.tls:
+        print("realtime-mock: --tls-dir goes with --tls", file=sys.stderr)
+        return 2
     tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    if args.tls:
+        tls = _self_signed(args)
+        if tls is None:
+            return 2
     tune_process()
     uvicorn.Server(uvicorn_config(state, host=args.host, port=args.port,
                                   log_level=args.log_level, tls=tls)).run()
     return 0
+
+
+def _self_signed(args: argparse.Namespace) -> tuple[str, str] | None:
+    """`serve --tls`: the certificate of `--tls-dir` (made, or reused while valid), and what a client needs."""
+    from mockserver import tls
+
+    folder = args.tls_dir if args.tls_dir is not None else tls.DEFAULT_DIR
+    try:
+        cert, key = tls.ensure_certificate(folder)
+    except OSError as exc:
+        print(f"realtime-mock: cannot write the TLS certificate in {folder}: {exc}", file=sys.stderr)
+        return None
+    cert = cert.resolve()
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(args.host, args.host)
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    if host.strip("[]") not in {*tls.DNS_NAMES, *map(str, tls.IP_ADDRESSES)}:
+        print(f"realtime-mock: warning: the certificate names only loopback; clients of {host} will refuse it "
+              "(use --tls-cert/--tls-key with a certificate for that name)", file=sys.stderr)
+    print(f"realtime-mock: serving https and wss with the self-signed certificate {cert} "
+          f"(for {', '.join(tls.DNS_NAMES + tuple(map(str, tls.IP_ADDRESSES)))}; key {key.resolve()})\n"
+          f"Node clients trust it with:\n"
+          f"  NODE_EXTRA_CA_CERTS={cert}\n"
+          f"base URL: https://{host}:{args.port}/v1\n"
+          f"  (WebSocket clients that take a URL: wss://{host}:{args.port}/v1/realtime?model=gpt-realtime)",
+          flush=True)
+    return str(cert), str(key.resolve())
 
 
 def _schemas_generate(args: argparse.Namespace) -> int:
@@ -102,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "costs about 50 KiB per session)")
     serve.add_argument("--tls-cert", help="PEM certificate: serve https/wss (the Node SDK's WebSocket needs wss)")
     serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    serve.add_argument("--tls", action="store_true",
+                       help="serve https/wss with a self-signed certificate for localhost, 127.0.0.1 and ::1, made "
+                            "in --tls-dir (or reused from there while valid); prints the NODE_EXTRA_CA_CERTS a "
+                            "Node client needs and the base URL")
+    serve.add_argument("--tls-dir", type=Path, default=None,
+                       help="where --tls keeps cert.pem and key.pem (default: .realtime-mock/tls in the current "
+                            "directory)")
     serve.set_defaults(func=_serve)
 
     from conformance.recorder import add_record_arguments, record_command

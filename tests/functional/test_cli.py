@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +117,108 @@ def test_serve_refuses_a_bad_scenario_file(tmp_path: Path) -> None:
     result = _run("realtime-mock", "serve", "--scenario", str(scenario))
     assert result.returncode == 2
     assert "bad.yaml:3" in result.stderr and "txt" in result.stderr
+
+
+# --- serve --tls: a self-signed certificate for loopback, made once and reused --------------------------------
+
+
+def _serve_tls(cwd: Path, *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """`realtime-mock serve --tls` in `cwd`, once it answers over https a client that trusts only its certificate."""
+    port = _free_port()
+    tls_dir = Path(args[args.index("--tls-dir") + 1]) if "--tls-dir" in args else cwd / ".realtime-mock" / "tls"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(["realtime-mock", "serve", "--port", str(port), "--log-level", "warning", "--tls", *args],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            context = ssl.create_default_context(cafile=tls_dir / "cert.pem")
+            urllib.request.urlopen(f"https://127.0.0.1:{port}/_mock/health", timeout=2, context=context).close()
+            return proc, port, tls_dir / "cert.pem"
+        except OSError:  # not written yet, not listening yet (ssl.SSLError is an OSError too)
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                output = proc.communicate()[0].decode()
+                raise AssertionError(f"server did not start: {output}") from None
+            time.sleep(0.05)  # real time is the point: waiting for a real process to listen
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.terminate()
+    return proc.communicate(timeout=10)[0].decode()
+
+
+async def _session_created(url: str, context: ssl.SSLContext) -> dict[str, Any]:
+    from websockets.asyncio.client import connect
+
+    async with connect(url, ssl=context, additional_headers={"Authorization": "Bearer sk-test"}) as ws:
+        event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        return event
+
+
+def test_serve_tls_makes_a_certificate_a_client_trusting_only_it_accepts_and_reuses_it(tmp_path: Path) -> None:
+    proc, port, cert = _serve_tls(tmp_path)  # the default folder: .realtime-mock/tls under the current directory
+    try:
+        context = ssl.create_default_context(cafile=cert)  # this certificate only, not the system's
+        context.verify_flags |= ssl.VERIFY_X509_STRICT  # Python 3.13's default: the certificate passes it too
+        for host in ("127.0.0.1", "localhost"):
+            event = asyncio.run(_session_created(f"wss://{host}:{port}/v1/realtime?model=gpt-realtime", context))
+            assert event["type"] == "session.created" and event["session"]["model"] == "gpt-realtime"
+        first = cert.read_bytes(), (cert.parent / "key.pem").read_bytes()
+    finally:
+        output = _stop(proc)
+    lines = [line.strip() for line in output.splitlines()]
+    assert f"NODE_EXTRA_CA_CERTS={cert.resolve()}" in lines, output
+    assert f"base URL: https://127.0.0.1:{port}/v1" in lines, output
+    assert cert.parent == tmp_path / ".realtime-mock" / "tls"
+    assert (cert.parent / "key.pem").stat().st_mode & 0o077 == 0  # the key is private to its owner
+
+    proc, port, _ = _serve_tls(tmp_path)
+    try:
+        event = asyncio.run(_session_created(f"wss://127.0.0.1:{port}/v1/realtime?model=gpt-realtime", context))
+        assert event["type"] == "session.created"  # the same certificate: the first start's trust still holds
+    finally:
+        _stop(proc)
+    assert (cert.read_bytes(), (cert.parent / "key.pem").read_bytes()) == first
+
+
+def test_serve_tls_dir_and_the_options_it_excludes(tmp_path: Path) -> None:
+    proc, _, cert = _serve_tls(tmp_path, "--tls-dir", str(tmp_path / "certs"))
+    output = _stop(proc)
+    assert cert == tmp_path / "certs" / "cert.pem" and f"NODE_EXTRA_CA_CERTS={cert.resolve()}" in output
+    key = tmp_path / "certs" / "key.pem"
+    for args, message in ((["--tls", "--tls-cert", str(cert), "--tls-key", str(key)], "--tls makes its own"),
+                          (["--tls-dir", str(tmp_path)], "--tls-dir goes with --tls")):
+        result = _run("realtime-mock", "serve", "--port", str(_free_port()), *args)
+        assert result.returncode == 2 and message in result.stderr
+
+
+def test_tls_certificate_is_replaced_when_expired_or_not_for_loopback(tmp_path: Path) -> None:
+    import datetime
+
+    import trustme
+
+    from mockserver import tls
+
+    cert, key = tls.ensure_certificate(tmp_path)
+    assert tls.is_usable(cert, key)
+    expiring = datetime.datetime.now(datetime.UTC) - tls.VALIDITY + datetime.timedelta(hours=12)
+    old_cert, old_key = tls.make_certificate(now=expiring)  # less than a day left
+    cert.write_bytes(old_cert)
+    key.write_bytes(old_key)
+    assert not tls.is_usable(cert, key)
+    assert tls.ensure_certificate(tmp_path) == (cert, key)
+    assert cert.read_bytes() != old_cert and key.read_bytes() != old_key and tls.is_usable(cert, key)
+
+    other = trustme.CA().issue_cert("example.com", "127.0.0.1")  # no localhost, no ::1
+    cert.write_bytes(other.cert_chain_pems[0].bytes())
+    key.write_bytes(other.private_key_pem.bytes())
+    assert not tls.is_usable(cert, key)
+    tls.ensure_certificate(tmp_path)
+    assert tls.is_usable(cert, key)
+
+    good = cert.read_bytes()
+    key.write_bytes(tls.make_certificate()[1])  # a key that is not the certificate's
+    assert not tls.is_usable(cert, key)
+    tls.ensure_certificate(tmp_path)
+    assert tls.is_usable(cert, key) and cert.read_bytes() != good
