@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.websockets import WebSocket
 
 from mockserver import control
-from mockserver.rest import beta_sessions, client_secrets
+from mockserver.rest import beta_sessions, bodies, client_secrets
 from mockserver.state import ServerState
 from mockserver.transports.upgrade import Opening, Upgrade
 from mockserver.transports.websocket import open_realtime, realtime_endpoint
@@ -32,7 +33,7 @@ class MockApp:
             *control.ROUTES,
             *client_secrets.ROUTES,
             *beta_sessions.ROUTES,  # beta REST: 404 unless ServerConfig.beta == "shim"
-        ])
+        ], exception_handlers={HTTPException: bodies.http_error})  # unknown paths and methods: live's envelope
         self.routes.state.mock = state
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

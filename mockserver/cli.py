@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,8 +23,17 @@ def _serve(args: argparse.Namespace) -> int:
     from mockserver.state import ServerConfig, ServerState
 
     pacing = Pacing(first_delta=args.first_delta_ms / 1000, realtime_audio=args.realtime_audio)
+    admin_hosts = tuple(args.admin_host)
+    if not _is_ip(args.host) and args.host not in ("", "localhost"):
+        admin_hosts += (args.host,)  # a name it is served under (a Docker service, say) is its own
     config = ServerConfig(seed=args.seed, session_seconds=args.session_seconds, pacing=pacing, beta=args.beta,
-                          per_message_deflate=args.permessage_deflate)
+                          per_message_deflate=args.permessage_deflate, admin_token=args.admin_token or None,
+                          admin_hosts=admin_hosts,
+                          scenario_dirs=tuple(args.scenario_dir) if args.scenario_dir else None)
+    if not args.admin_token and args.host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"realtime-mock: serving on {args.host or 'every address'}: the admin API (/_mock/) still answers "
+              "loopback clients only; give --admin-token (or REALTIME_MOCK_ADMIN_TOKEN) to reach it from elsewhere",
+              file=sys.stderr)
     state = ServerState(config)
     if args.scenario:
         from mockserver.scenarios import ScenarioError, load_scenario
@@ -52,6 +62,16 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn.Server(uvicorn_config(state, host=args.host, port=args.port,
                                   log_level=args.log_level, tls=tls)).run()
     return 0
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _self_signed(args: argparse.Namespace) -> tuple[str, str] | None:
@@ -137,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--permessage-deflate", action="store_true",
                        help="offer WebSocket compression (off by default: the official SDKs do not use it, and it "
                             "costs about 50 KiB per session)")
+    serve.add_argument("--admin-token", default=os.environ.get("REALTIME_MOCK_ADMIN_TOKEN"), metavar="TOKEN",
+                       help="callers of the admin API (/_mock/) must present this token (Authorization: Bearer, or "
+                            "X-Mock-Admin-Token), from anywhere; without one it answers loopback clients only "
+                            "(default: $REALTIME_MOCK_ADMIN_TOKEN)")
+    serve.add_argument("--admin-host", action="append", default=[], metavar="NAME",
+                       help="a name the admin API answers as, besides localhost and the server's addresses (a "
+                            "Docker service name, say); repeatable. Other Host headers are refused (DNS rebinding)")
+    serve.add_argument("--scenario-dir", action="append", type=Path, default=[], metavar="DIR",
+                       help="a folder PUT /_mock/scenario {\"path\": ...} may read scenario files from; repeatable "
+                            "(default: the working directory)")
     serve.add_argument("--tls-cert", help="PEM certificate: serve https/wss (the Node SDK's WebSocket needs wss)")
     serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
     serve.add_argument("--tls", action="store_true",

@@ -14,6 +14,7 @@ import itertools
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mockserver import schema_store
@@ -48,6 +49,11 @@ class ServerConfig:
     ping_interval: float = 20.0  # the live server pings every ~20.3 s (reference 1.1)
     key_is_valid: Callable[[str], bool] = lambda key: True  # any bearer key by default
     admin_token: str | None = None  # None: the admin API answers loopback clients only
+    # Names the admin API also answers as (its `Host`), besides localhost, loopback and its own address:
+    # e.g. a Docker service name. Other names are refused, so a web page cannot rebind its DNS to the mock.
+    admin_hosts: tuple[str, ...] = ()
+    # Folders `PUT /_mock/scenario {"path": ...}` may read files in (None: the working directory at start).
+    scenario_dirs: tuple[str | Path, ...] | None = None
     # The retired beta interface (`OpenAI-Beta: realtime=v1`): "reject" it as live does now
     # (`beta_api_shape_disabled`, close 4000), or "shim" it over the GA session (mockserver/beta.py).
     beta: Literal["reject", "shim"] = "reject"

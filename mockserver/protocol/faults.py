@@ -22,11 +22,16 @@ Every fault also takes `count` (how many times it fires over all the sessions of
 an app that reconnects is not cut again; default: every time) and `after_events` (it waits until
 that many events were sent on the connection), except where `after_events` is its trigger. Without
 a `count`, `close` and `expire` end every connection once.
+
+`Fault.from_dict` checks every field's type and range (close codes a server may send, a reason that fits
+a close frame, UTF-8 text), so a fault it accepts cannot break the sessions of its scope; `FaultError`
+names the field that is wrong.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -37,6 +42,155 @@ from mockserver.protocol.session import Close
 NAMES = ("close", "drop", "delay", "duplicate", "reorder", "stall", "expire", "rate_limits", "refuse_handshake")
 _NEEDS_EVENT = ("drop", "delay", "duplicate", "reorder")
 _STREAM = ("close", "expire", "drop", "delay", "duplicate", "reorder", "rate_limits")  # applied to each event
+
+
+class FaultError(ValueError):
+    """A fault that cannot be used; `field` names the key that is wrong (None: the fault as a whole)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# A close frame carries at most 125 bytes: the 2-byte code and a reason of at most 123 bytes of UTF-8.
+MAX_REASON_BYTES = 123
+SENDABLE_CLOSE_CODES = "1000-1003, 1007-1014 or 3000-4999"
+_RATE_LIMIT_NAMES = ("requests", "tokens")
+_ERROR_KEYS = ("message", "type", "code", "param")
+
+
+def is_sendable_close_code(code: int) -> bool:
+    """A close code an endpoint may put in a close frame (RFC 6455 7.4): 1004-1006 and 1015 are reserved for
+    reporting, 1016-2999 are unassigned."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message quotes it (repr escapes what is not printable, lone surrogates too)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not 1
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _is_text(value: Any) -> bool:
+    """A string that can go on the wire as UTF-8 (no lone surrogate)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _int_at_least(low: int) -> Callable[[Any], str | None]:
+    def problem(value: Any) -> str | None:
+        return None if _is_int(value) and value >= low else f"must be an integer >= {low}, not {_shown(value)}"
+    return problem
+
+
+def _event_problem(value: Any) -> str | None:
+    return None if _is_text(value) and value else f"must be an event type (a non-empty string), not {_shown(value)}"
+
+
+def _code_problem(value: Any) -> str | None:
+    return None if _is_int(value) else f"must be an integer, not {_shown(value)}"
+
+
+def _reason_problem(value: Any) -> str | None:
+    if not _is_text(value):
+        return f"must be UTF-8 text (a string without lone surrogates), not {_shown(value)}"
+    size = len(value.encode("utf-8"))
+    return None if size <= MAX_REASON_BYTES else f"is {size} bytes of UTF-8; a close frame holds {MAX_REASON_BYTES}"
+
+
+def _ms_problem(value: Any) -> str | None:
+    return None if _is_number(value) and value >= 0 else f"must be a number of milliseconds >= 0, not {_shown(value)}"
+
+
+def _limits_problem(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return f"must be a list of rate limits, not {_shown(value)}"
+    for index, limit in enumerate(value):
+        problem = _rate_limit_problem(limit)
+        if problem:
+            return f"[{index}] {problem}"
+    return None
+
+
+def _rate_limit_problem(limit: Any) -> str | None:
+    """One `rate_limits.updated` entry, as the scenario schema has it."""
+    valid = (isinstance(limit, dict) and set(limit) == {"name", "limit", "remaining", "reset_seconds"}
+             and limit["name"] in _RATE_LIMIT_NAMES
+             and all(_is_int(limit[key]) and limit[key] >= 0 for key in ("limit", "remaining"))
+             and _is_number(limit["reset_seconds"]) and limit["reset_seconds"] >= 0)
+    return None if valid else ("must be {name: requests|tokens, limit: int >= 0, remaining: int >= 0, "
+                               f"reset_seconds: number >= 0}}, not {_shown(limit)}")
+
+
+def _error_problem(value: Any) -> str | None:
+    """The error a refused handshake sends: strings `message` and `type`, `code` and `param` strings or null."""
+    if not isinstance(value, dict) or not set(value) <= set(_ERROR_KEYS):
+        return f"must be an object with keys among {', '.join(_ERROR_KEYS)}, not {_shown(value)}"
+    for key, item in value.items():
+        nullable = key in ("code", "param")
+        if not (_is_text(item) or (nullable and item is None)):
+            kind = "a string or null" if nullable else "a string"
+            return f"{key} must be {kind} (UTF-8 text), not {_shown(item)}"
+    return None
+
+
+_FIELD_PROBLEMS: dict[str, Callable[[Any], str | None]] = {
+    "event": _event_problem,
+    "after_events": _int_at_least(0),
+    "code": _code_problem,
+    "reason": _reason_problem,
+    "ms": _ms_problem,
+    "count": _int_at_least(1),
+    "limits": _limits_problem,
+    "error": _error_problem,
+    "id": lambda value: None if _is_text(value) else f"must be a string, not {_shown(value)}",
+}
+
+
+def _check_needs(name: str, given: dict[str, Any]) -> None:
+    """The fields a fault cannot do without."""
+    if name in _NEEDS_EVENT and "event" not in given:
+        raise FaultError(f"fault {name}: needs `event` (an event type)", "event")
+    if name == "delay" and "ms" not in given:
+        raise FaultError("fault delay: needs `ms` >= 0", "ms")
+    if name == "rate_limits" and not given.get("limits"):
+        raise FaultError("fault rate_limits: needs `limits` (a non-empty list)", "limits")
+
+
+def _check_code(name: str, code: int | None) -> None:
+    if code is None:
+        return
+    if name == "refuse_handshake":
+        if not (400 <= code <= 599 or 3000 <= code <= 4999):
+            raise FaultError("fault refuse_handshake: `code` is an HTTP status (400-599) or a close code "
+                             f"(3000-4999), not {code}", "code")
+    elif not is_sendable_close_code(code):
+        raise FaultError(f"fault {name}: `code` must be a WebSocket close code a server may send "
+                         f"({SENDABLE_CLOSE_CODES}), not {code}", "code")
+
+
+def _check_refusal_reason(name: str, given: dict[str, Any]) -> None:
+    """A handshake refused with a close code closes with the reason `type.code` (transports/websocket.py)."""
+    if name != "refuse_handshake" or given.get("code", 3000) < 1000:
+        return
+    refusal = _refusal_error(given.get("error"))
+    reason = f"{refusal.type}.{refusal.code}" if refusal.code else refusal.type
+    if len(reason.encode("utf-8")) > MAX_REASON_BYTES:
+        raise FaultError(f"fault refuse_handshake: `error` type and code make the close reason {_shown(reason)}, "
+                         f"longer than {MAX_REASON_BYTES} bytes", "error")
 
 
 @dataclass
@@ -54,30 +208,28 @@ class Fault:
     fired: int = 0  # how often it fired, over every session of its scope (what `count` limits)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Fault:
-        """A fault from its JSON form; ValueError names what is wrong."""
+    def from_dict(cls, data: Any) -> Fault:
+        """A fault from its JSON form, every field checked (a fault accepted here cannot break the sessions
+        it applies to); FaultError names the field that is wrong."""
+        if not isinstance(data, dict):
+            raise FaultError(f"fault: expected an object, not {_shown(data)}")
         known = {f.name for f in fields(cls)} - {"fired"}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(key) for key in set(data) - known)
         if unknown:
-            raise ValueError(f"fault: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(known))})")
+            raise FaultError(f"fault: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(known))})",
+                             unknown[0])
         name = data.get("name")
         if name not in NAMES:
-            raise ValueError(f"fault: name must be one of {', '.join(NAMES)}, not {name!r}")
-        fault = cls(**data)
-        if name in _NEEDS_EVENT and not fault.event:
-            raise ValueError(f"fault {name}: needs `event` (an event type)")
-        if name == "delay" and (fault.ms is None or fault.ms < 0):
-            raise ValueError("fault delay: needs `ms` >= 0")
-        if name == "rate_limits" and not fault.limits:
-            raise ValueError("fault rate_limits: needs `limits`")
-        if name == "close" and fault.code is not None and not 1000 <= fault.code <= 4999:
-            raise ValueError("fault close: `code` must be a WebSocket close code (1000-4999)")
-        if name == "refuse_handshake" and not (fault.code is None or 400 <= fault.code <= 599
-                                               or 3000 <= fault.code <= 4999):
-            raise ValueError("fault refuse_handshake: `code` is an HTTP status (400-599) or a close code (3000-4999)")
-        if fault.count is not None and fault.count < 1:
-            raise ValueError("fault: `count` must be at least 1")
-        return fault
+            raise FaultError(f"fault: name must be one of {', '.join(NAMES)}, not {_shown(name)}", "name")
+        given = {key: value for key, value in data.items() if value is not None}  # null: the default
+        for key, value in given.items():
+            problem = _FIELD_PROBLEMS[key](value) if key in _FIELD_PROBLEMS else None
+            if problem:
+                raise FaultError(f"fault {name}: `{key}` {problem}", key)
+        _check_needs(name, given)
+        _check_code(name, given.get("code"))
+        _check_refusal_reason(name, given)
+        return cls(**copy.deepcopy(given))
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -87,13 +239,15 @@ def handshake_refusal(faults: Sequence[Fault]) -> tuple[int, ApiError] | None:
     """(HTTP status or close code, error) when a `refuse_handshake` fault is on."""
     for fault in faults:
         if fault.name == "refuse_handshake":
-            code = fault.code or 3000
-            given = fault.error or {}
-            error = ApiError(given.get("message", "The mock refused this connection (fault refuse_handshake)."),
-                             type=given.get("type", "invalid_request_error"), code=given.get("code", "mock_fault"),
-                             param=given.get("param"))
-            return code, error
+            return fault.code or 3000, _refusal_error(fault.error)
     return None
+
+
+def _refusal_error(given: dict[str, Any] | None) -> ApiError:
+    given = given or {}
+    return ApiError(given.get("message", "The mock refused this connection (fault refuse_handshake)."),
+                    type=given.get("type", "invalid_request_error"), code=given.get("code", "mock_fault"),
+                    param=given.get("param"))
 
 
 @dataclass

@@ -78,6 +78,7 @@ class Session:
     """The machinery of a live session: the outbox, paced streams, expiry and errors."""
 
     EVENTS: ClassVar[EventTable]
+    SERVER_EVENTS: ClassVar[str] = "realtime/server"  # the schema family of what it sends (schemas/)
 
     def __init__(self, *, ids: IdSource, clock: Clock, schemas: Schemas, limits: Limits | None = None) -> None:
         self.ids = ids

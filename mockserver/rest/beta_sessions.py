@@ -14,31 +14,21 @@ Otherwise (`beta = "reject"`, the default) both answer 404 with the API's error 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mockserver import beta, schema_store
 from mockserver.protocol import errors, handshake, session_config
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
+from mockserver.rest.bodies import BodyRefused, JsonBody, error_response, invalid_url, read_json_object
 from mockserver.state import SCOPE_HEADER, SCOPE_QUERY, ClientSecret, ServerState
 
 DEFAULT_TTL_SECONDS = 60  # "Currently, all tokens expire after one minute." [SDK beta session_create_response]
 TTL_RANGE = (10, 7200)  # as for GA client secrets [SPEC; reference 5.4]
-
-
-def error_response(status: int, error: ApiError) -> JSONResponse:
-    """The REST error envelope (reference 1): message, type, param, code."""
-    return JSONResponse({"error": {"message": error.message, "type": error.type, "param": error.param,
-                                   "code": error.code}}, status_code=status)
-
-
-def invalid_url(request: Request) -> ApiError:
-    return ApiError(f"Invalid URL ({request.method} {request.url.path})")
 
 
 def missing_key() -> ApiError:
@@ -46,13 +36,6 @@ def missing_key() -> ApiError:
                     "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank "
                     "username) if you're accessing the API from your browser and are prompted for a username and "
                     "password. You can obtain an API key from https://platform.openai.com/account/api-keys.")
-
-
-def unparsable_body() -> ApiError:
-    return ApiError("We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
-                    "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
-                    "valid JSON. If you have trouble figuring out how to fix this, please contact us through our "
-                    "help center at help.openai.com.)")
 
 
 async def _request(request: Request, event_type: str) -> tuple[ServerState, dict[str, Any] | None, Response | None]:
@@ -66,11 +49,9 @@ async def _request(request: Request, event_type: str) -> tuple[ServerState, dict
     if not state.config.key_is_valid(key.strip()):
         return state, None, error_response(401, handshake.invalid_api_key(key.strip()))
     try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return state, None, error_response(400, unparsable_body())
+        body = await read_json_object(request)
+    except BodyRefused as refused:
+        return state, None, refused.response()
     # The request schemas are the `session` of the matching beta client event (a unit test holds them
     # equal), so the beta validator words the problems; only the `session.` prefix goes.
     stripped, nulls = beta.strip_documented_nulls(body)
@@ -131,7 +112,7 @@ async def create_session(request: Request) -> Response:
                             model=session["model"], session=update)
     if isinstance(secret, ApiError):
         return error_response(400, secret)
-    return JSONResponse({**beta.session_to_beta(session, temperature), "client_secret": secret})
+    return JsonBody({**beta.session_to_beta(session, temperature), "client_secret": secret})
 
 
 async def create_transcription_session(request: Request) -> Response:
@@ -146,7 +127,7 @@ async def create_transcription_session(request: Request) -> Response:
                             model=None, session={"type": "transcription"})
     if isinstance(secret, ApiError):
         return error_response(400, _renamed_expiry(secret))
-    return JSONResponse({
+    return JsonBody({
         "id": ids.session(),
         "object": "realtime.transcription_session",
         "expires_at": int(state.clock.now() + session_config.SESSION_SECONDS),

@@ -7,18 +7,18 @@ gets that session type, model and configuration (which the client may still chan
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mockserver import schema_store
 from mockserver.protocol import session_config
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
+from mockserver.rest.bodies import BodyRefused, JsonBody, error_response, read_json_object
 from mockserver.state import ClientSecret, ServerState
 
 DEFAULT_TTL = 600  # seconds (reference 1.6)
@@ -31,10 +31,6 @@ def no_key() -> ApiError:
                     "password. You can obtain an API key from https://platform.openai.com/account/api-keys.")
 
 
-def _error(status: int, error: ApiError) -> JSONResponse:
-    return JSONResponse({"error": {k: v for k, v in error.payload().items() if k != "event_id"}}, status_code=status)
-
-
 def session_object(kind: str, given: dict[str, Any], session_id: str, expires_at: int) -> dict[str, Any]:
     """The session a secret describes, as the response shows it (the live example has `expires_at: 0`)."""
     if kind == "transcription":
@@ -45,19 +41,17 @@ def session_object(kind: str, given: dict[str, Any], session_id: str, expires_at
     return session_config.apply_update(base, given, audio_produced=False)
 
 
-async def create(request: Request) -> JSONResponse:
+async def create(request: Request) -> Response:
     state: ServerState = request.app.state.mock
     if not request.headers.get("authorization", "").lower().startswith("bearer "):
-        return _error(401, no_key())
+        return error_response(401, no_key())
     try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError as exc:
-        return _error(400, ApiError(f"We could not parse the JSON body of your request. ({exc})"))
-    if not isinstance(body, dict):
-        return _error(400, ApiError("We could not parse the JSON body of your request: expected an object."))
+        body = await read_json_object(request)
+    except BodyRefused as refused:
+        return refused.response()
     problems = schema_store.schemas().check_document("rest/client_secrets.request", body)
     if problems:
-        return _error(400, problems[0])
+        return error_response(400, problems[0])
     given = body.get("session") or {"type": "realtime"}
     kind = given.get("type", "realtime")
     ttl = (body.get("expires_after") or {}).get("seconds", DEFAULT_TTL)
@@ -65,10 +59,10 @@ async def create(request: Request) -> JSONResponse:
     try:
         session = session_object(kind, given, IdSource().session(), 0)
     except session_config.UpdateRejected as rejected:
-        return _error(400, rejected.error)
+        return error_response(400, rejected.error)
     value = "ek_" + secrets.token_hex(16)
     state.client_secrets[value] = ClientSecret(value, now + ttl, kind, given.get("model"), given)
-    return JSONResponse({"value": value, "expires_at": int(now + ttl), "session": session})
+    return JsonBody({"value": value, "expires_at": int(now + ttl), "session": session})
 
 
 ROUTES = [Route("/v1/realtime/client_secrets", create, methods=["POST"])]

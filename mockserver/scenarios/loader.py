@@ -6,6 +6,11 @@ YAML node the problem is about (PyYAML's composed nodes keep their marks), the r
 and name. The schema (`scenario.schema.json`) catches structure and typos; this module adds what a
 schema cannot check: regular expressions compile, template variables exist, duplicate keys and
 rule names, rules that can never answer.
+
+Loading is safe on text from anywhere (`PUT /_mock/scenario`): a file may hold `MAX_NODES` values,
+aliases may add `MAX_ALIAS_NODES` more (a "billion laughs" of nested anchors is refused before
+anything walks it), nesting is limited to `MAX_DEPTH` levels, and strings must be text (a `\\ud800`
+escape without its pair is refused). Error lines are always printable.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ class ScenarioError(ValueError):
     """A scenario file cannot be used. `problems` holds one line per problem (also the message)."""
 
     def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
+        # A lone surrogate (a file name, a quoted value) is written as its escape: the lines go to terminals and JSON.
+        self.problems = tuple(p.encode("utf-8", "backslashreplace").decode("utf-8") for p in problems)
         super().__init__("\n".join(self.problems))
 
 
@@ -82,21 +88,80 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     if not any(p.fatal for p in problems):
         problems += _schema_problems(data) + _semantic_problems(data)
     if problems:
-        lines = sorted({(_line(root, p), _format(source, root, data, p)) for p in problems})
-        raise ScenarioError([line for _, line in lines])
+        # Placing a problem searches the document; past a screenful, more of them only cost time.
+        lines = sorted({(_line(root, p), _format(source, root, data, p)) for p in problems[:MAX_REPORTED]})
+        hidden = len(problems) - MAX_REPORTED
+        more = [f"{source}: and {hidden} more problems"] if hidden > 0 else []
+        raise ScenarioError([line for _, line in lines] + more)
     return _build(data, source)
 
 
 # -- YAML -------------------------------------------------------------------------------------------
 
 
+# PyYAML composes some 70,000 nodes a second: a large file of small values would keep a thread busy for long.
+MAX_NODES = 50_000  # nodes in the file (scenarios have hundreds)
+# Every later step (duplicate keys, the schema, the semantic checks) walks the document as a tree, in which an
+# alias is a whole copy of what it names: a few hundred bytes of nested anchors stand for a billion nodes.
+MAX_ALIAS_NODES = 10_000  # nodes aliases may add to the document, counted at every use
+MAX_DEPTH = 64  # levels of mappings and lists
+MAX_REPORTED = 50  # problems reported at once
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class _Oversized(Exception):
+    """The document passed a limit while being composed."""
+
+    def __init__(self, line: int, what: str) -> None:
+        super().__init__(what)
+        self.line, self.what = line, what
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads JSON-style exponents without a dot or sign (`1e3`) as numbers."""
+    """SafeLoader that also reads JSON-style exponents without a dot or sign (`1e3`) as numbers, joins the
+    surrogate pairs of JSON-style escapes (`"\\ud83d\\ude00"`, as `json.dumps` writes an emoji) into one character,
+    and stops composing past `MAX_NODES` nodes or `MAX_DEPTH` levels (PyYAML recurses per level)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.composed = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.composed += 1
+        self.depth += 1
+        try:
+            if self.composed > MAX_NODES:
+                raise _Oversized(self._line(), f"more than {MAX_NODES:,} values: too large for a scenario")
+            if self.depth > MAX_DEPTH + 1:  # + 1: the values inside the deepest mappings and lists
+                raise _Oversized(self._line(), _TOO_DEEP)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _line(self) -> int:
+        """The line of the node about to be composed."""
+        return int(self.peek_event().start_mark.line) + 1  # type: ignore[no-untyped-call]  # untyped in the stubs
 
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
     list("-+0123456789."))
+
+
+def _joined_pairs(text: str) -> str:
+    """`text` with each surrogate pair as the one character it encodes (lone surrogates stay)."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
+
+
+def _construct_str(loader: _Loader, node: yaml.ScalarNode) -> str:
+    return _joined_pairs(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
 def _compose(text: str, source: str) -> tuple[yaml.Node, Any]:
@@ -106,7 +171,10 @@ def _compose(text: str, source: str) -> tuple[yaml.Node, Any]:
         root = loader.get_single_node()
         if root is None:
             raise ScenarioError([f"{source}:1: the file is empty"])
+        _check_shape(root, source)
         return root, loader.construct_document(root)
+    except _Oversized as error:
+        raise ScenarioError([f"{source}:{error.line}: {error.what}"]) from error
     except yaml.MarkedYAMLError as error:
         raise ScenarioError([_yaml_error(source, error)]) from error
     except yaml.reader.ReaderError as error:
@@ -128,6 +196,48 @@ def _yaml_error(source: str, error: yaml.MarkedYAMLError) -> str:
     if error.problem and "'\\t'" in error.problem:
         what = "a tab cannot start a token here (indent YAML with spaces, not tabs)"
     return f"{source}:{line}: invalid YAML: {what}"
+
+
+def _check_shape(root: yaml.Node, source: str) -> None:
+    """Refuse a document that aliases blow up, or that nests too deeply, before anything walks it."""
+    tree_nodes, distinct_nodes, depth = _shape(root)
+    line = root.start_mark.line + 1
+    if tree_nodes - distinct_nodes > MAX_ALIAS_NODES:
+        raise ScenarioError([f"{source}:{line}: aliases make the document more than {MAX_ALIAS_NODES:,} nodes larger "
+                             f"(it would be {tree_nodes:,}); write repeated parts out, or alias smaller ones"])
+    if depth > MAX_DEPTH:
+        raise ScenarioError([f"{source}:{line}: {_TOO_DEEP}"])
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _shape(root: yaml.Node) -> tuple[int, int, int]:
+    """(nodes of the document as a tree, each alias a copy; distinct nodes; levels of mappings and lists),
+    each node visited once (no recursion). An alias to a node that contains it counts as one node
+    (`_node_problems` reports it)."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_: set[int] = set()  # started and not finished: the current path from the root
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finishing = stack.pop()
+        children = _children(node)
+        if finishing:
+            size[id(node)] = 1 + sum(size.get(id(child), 1) for child in children)
+            nested = max((depth.get(id(child), 0) for child in children), default=0)
+            depth[id(node)] = nested + 1 if isinstance(node, yaml.CollectionNode) else 0
+            open_.discard(id(node))
+        elif id(node) not in size and id(node) not in open_:
+            open_.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in size and id(child) not in open_)
+    return size[id(root)], len(size), depth[id(root)]
 
 
 def _untab_json(text: str) -> str:
@@ -261,9 +371,13 @@ def _node_problems(root: yaml.Node) -> list[_Problem]:
             problems.append(_Problem(path, "an alias refers to a node that contains it", fatal=True))
             return
         stack += (id(node),)
+        if isinstance(node, yaml.ScalarNode):
+            _check_text(node, path, problems)
         if isinstance(node, yaml.MappingNode):
             seen: set[tuple[str, str]] = set()
             for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    _check_text(key, path, problems)
                 name = key.value if isinstance(key, yaml.ScalarNode) else None
                 if isinstance(name, str) and name != "<<":
                     if (key.tag, name) in seen:
@@ -276,6 +390,16 @@ def _node_problems(root: yaml.Node) -> list[_Problem]:
 
     walk(root, (), ())
     return problems
+
+
+def _check_text(node: yaml.ScalarNode, path: tuple[str | int, ...], problems: list[_Problem]) -> None:
+    """A lone surrogate (an escape such as `"\\ud800"` without its pair) is no text: the "model" could not say it,
+    and nothing could send it as UTF-8. Refused, rather than guarded in every place a string goes."""
+    lone = _SURROGATE.search(_joined_pairs(node.value))
+    if lone:
+        escape = ascii(lone.group())[1:-1]
+        problems.append(_Problem(path, f"a lone surrogate ({escape}) is not text: write the character itself, or both "
+                                       "halves of its surrogate pair", line=node.start_mark.line + 1, fatal=True))
 
 
 _TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true/false",

@@ -21,10 +21,13 @@ USER = {"type": "message", "role": "user", "content": [{"type": "input_text", "t
 
 
 def call(server: RunningServer, method: str, path: str, body: Any = None, *, scope: str | None = None,
-         headers: dict[str, str] | None = None, raw: bytes | None = None) -> tuple[int, Any]:
+         headers: dict[str, str] | None = None, raw: bytes | None = None,
+         content_type: str = "application/json") -> tuple[int, Any]:
+    """An admin call; a body goes as JSON (`raw`: as given, with `content_type`)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    typed = {"Content-Type": content_type} if data is not None else {}
     request = urllib.request.Request(f"http://{server.host}:{server.port}{path}", data=data, method=method,
-                                     headers={**({"X-Mock-Scope": scope} if scope else {}), **(headers or {})})
+                                     headers={**typed, **({"X-Mock-Scope": scope} if scope else {}), **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -54,7 +57,8 @@ rules:
 
 
 async def test_scenario_per_scope_and_reset(mock: RunningServer) -> None:
-    status, body = call(mock, "PUT", "/_mock/scenario", raw=SCENARIO.encode(), scope="t1")
+    status, body = call(mock, "PUT", "/_mock/scenario", raw=SCENARIO.encode(), scope="t1",
+                        content_type="application/yaml")
     assert (status, body["scenario"]) == (200, "weather")
     assert text_of(await one_turn(mock, "t1")) == "It is sunny in Oslo."
     assert text_of(await one_turn(mock, "t2")).startswith("You said:")  # other scopes keep the default
@@ -62,7 +66,13 @@ async def test_scenario_per_scope_and_reset(mock: RunningServer) -> None:
     assert text_of(await one_turn(mock, "t1")).startswith("You said:")
 
 
-async def test_scenario_from_a_path_and_its_errors(mock: RunningServer, tmp_path: Path) -> None:
+def scenario_folders(*folders: Path) -> ServerConfig:
+    """A config whose admin API reads scenario files in `folders` (the CLI's `--scenario-dir`)."""
+    return ServerConfig(scenario_dirs=folders)
+
+
+async def test_scenario_from_a_path_and_its_errors(start_mock: Start, tmp_path: Path) -> None:
+    mock = start_mock(scenario_folders(tmp_path))
     good = tmp_path / "s.yaml"
     good.write_text(SCENARIO)
     assert call(mock, "PUT", "/_mock/scenario", {"path": str(good)})[1]["scenario"] == "weather"

@@ -222,3 +222,73 @@ def test_tls_certificate_is_replaced_when_expired_or_not_for_loopback(tmp_path: 
     assert not tls.is_usable(cert, key)
     tls.ensure_certificate(tmp_path)
     assert tls.is_usable(cert, key) and cert.read_bytes() != good
+
+
+# --- serve: who may use the admin API -----------------------------------------------------------------------
+
+
+def _admin(port: int, method: str, path: str, body: dict[str, Any], **headers: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method=method,
+                                     headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_serve_admin_token_scenario_dirs_and_admin_hosts(tmp_path: Path) -> None:
+    allowed, elsewhere = tmp_path / "allowed", tmp_path / "elsewhere"
+    allowed.mkdir(), elsewhere.mkdir()
+    for folder in (allowed, elsewhere):
+        (folder / "s.yaml").write_text("name: fixed\nrules:\n  - reply: {text: Always this.}\n")
+    proc, port = _serve("--admin-token", "sesame", "--scenario-dir", str(allowed), "--admin-host", "mock.internal")
+    try:
+        pointer = {"path": str(allowed / "s.yaml")}
+        status, body = _admin(port, "PUT", "/_mock/scenario", pointer)
+        assert (status, body["error"]["code"]) == (403, "admin_forbidden")  # loopback is not enough: a token is set
+        status, body = _admin(port, "PUT", "/_mock/scenario", pointer, Authorization="Bearer sesame")
+        assert (status, body["scenario"]) == (200, "fixed")
+        status, body = _admin(port, "PUT", "/_mock/scenario", {"path": str(elsewhere / "s.yaml")},
+                              Authorization="Bearer sesame")
+        assert (status, body["error"]["code"]) == (403, "scenario_path_forbidden")
+        status, _ = _admin(port, "POST", "/_mock/reset", {}, Authorization="Bearer sesame", Host="mock.internal")
+        assert status == 200
+        status, body = _admin(port, "POST", "/_mock/reset", {}, Authorization="Bearer sesame", Host="evil.example")
+        assert (status, body["error"]["code"]) == (403, "admin_forbidden")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _serve_off_loopback(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """`realtime-mock serve --host 0.0.0.0` once it listens (its output merged into stdout)."""
+    port = _free_port()
+    proc = subprocess.Popen(["realtime-mock", "serve", "--port", str(port), "--host", "0.0.0.0", "--log-level",
+                             "warning"], cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_mock/health", timeout=2).close()
+            return proc, port
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)  # real time is the point: waiting for a real process to listen
+
+
+def _output_after_stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.terminate()
+    return proc.communicate(timeout=10)[0].decode()
+
+
+def test_serve_takes_the_admin_token_from_the_environment_and_warns_off_loopback() -> None:
+    proc, port = _serve_off_loopback({**os.environ, "REALTIME_MOCK_ADMIN_TOKEN": "from-env"})
+    try:
+        assert _admin(port, "POST", "/_mock/reset", {}, Authorization="Bearer from-env")[0] == 200
+        assert _admin(port, "POST", "/_mock/reset", {})[0] == 403
+    finally:
+        output = _output_after_stop(proc)
+    assert "loopback clients only" not in output  # a token: no warning
+    proc, _ = _serve_off_loopback({k: v for k, v in os.environ.items() if k != "REALTIME_MOCK_ADMIN_TOKEN"})
+    assert "the admin API (/_mock/) still answers loopback clients only" in _output_after_stop(proc)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mockserver.protocol.faults import Fault, FaultInjector, handshake_refusal
+from mockserver.protocol.faults import Fault, FaultError, FaultInjector, handshake_refusal
 
 
 def events(*names: str) -> list[dict[str, Any]]:
@@ -92,11 +92,86 @@ def test_handshake_refusal() -> None:
     ({"name": "delay", "event": "a"}, "fault delay: needs `ms` >= 0"),
     ({"name": "close", "code": 99}, "fault close: `code` must be a WebSocket close code"),
     ({"name": "drop", "event": "a", "cnt": 1}, "fault: unknown key(s) cnt"),
-    ({"name": "drop", "event": "a", "count": 0}, "fault: `count` must be at least 1"),
+    ({"name": "drop", "event": "a", "count": 0}, "fault drop: `count` must be an integer >= 1, not 0"),
 ])
 def test_bad_faults_are_refused_with_a_reason(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         Fault.from_dict(data)
+
+
+# Each was accepted once, and then broke every session of its scope (a comparison with a string, a close
+# frame the socket library refuses to write).
+@pytest.mark.parametrize(("data", "field"), [
+    ({"name": "close", "after_events": "3"}, "after_events"),
+    ({"name": "close", "after_events": -1}, "after_events"),
+    ({"name": "close", "after_events": True}, "after_events"),
+    ({"name": "refuse_handshake", "error": "x"}, "error"),
+    ({"name": "refuse_handshake", "error": {"message": 5}}, "error"),
+    ({"name": "refuse_handshake", "error": {"message": "m", "detail": "d"}}, "error"),
+    ({"name": "refuse_handshake", "error": {"type": "t" * 100, "code": "c" * 30}}, "error"),  # reason > 123 bytes
+    ({"name": "refuse_handshake", "code": 200}, "code"),
+    ({"name": "refuse_handshake", "code": 1011}, "code"),
+    ({"name": "close", "code": 1004}, "code"),
+    ({"name": "close", "code": 1005}, "code"),
+    ({"name": "close", "code": 1006}, "code"),
+    ({"name": "close", "code": 1015}, "code"),
+    ({"name": "close", "code": 2000}, "code"),
+    ({"name": "close", "code": 5000}, "code"),
+    ({"name": "close", "code": 1000.5}, "code"),
+    ({"name": "close", "code": "1011"}, "code"),
+    ({"name": "close", "code": True}, "code"),
+    ({"name": "close", "reason": "é" * 62}, "reason"),  # 124 bytes of UTF-8 in 62 characters
+    ({"name": "close", "reason": "\ud800"}, "reason"),
+    ({"name": "close", "reason": 5}, "reason"),
+    ({"name": "drop", "event": 5}, "event"),
+    ({"name": "drop", "event": ""}, "event"),
+    ({"name": "delay", "event": "a", "ms": -1}, "ms"),
+    ({"name": "delay", "event": "a", "ms": "5"}, "ms"),
+    ({"name": "delay", "event": "a", "ms": float("inf")}, "ms"),
+    ({"name": "delay", "event": "a", "ms": float("nan")}, "ms"),
+    ({"name": "drop", "event": "a", "count": 1.5}, "count"),
+    ({"name": "drop", "event": "a", "count": False}, "count"),
+    ({"name": "rate_limits", "limits": []}, "limits"),
+    ({"name": "rate_limits", "limits": {"name": "tokens"}}, "limits"),
+    ({"name": "rate_limits", "limits": [5]}, "limits"),
+    ({"name": "rate_limits", "limits": [{"name": "tokens", "limit": 1, "remaining": 0}]}, "limits"),
+    ({"name": "rate_limits", "limits": [{"name": "coins", "limit": 1, "remaining": 0, "reset_seconds": 1}]}, "limits"),
+    ({"name": "rate_limits", "limits": [{"name": "tokens", "limit": -1, "remaining": 0, "reset_seconds": 1}]},
+     "limits"),
+    ({"name": "drop", "event": "a", "id": 7}, "id"),
+])
+def test_every_field_is_checked_and_named(data: dict[str, Any], field: str) -> None:
+    with pytest.raises(FaultError) as refused:
+        Fault.from_dict(data)
+    assert refused.value.field == field and f"`{field}`" in str(refused.value)
+
+
+@pytest.mark.parametrize("data", [None, 5, "close", ["close"]])
+def test_a_fault_is_an_object(data: Any) -> None:
+    with pytest.raises(FaultError, match="fault: expected an object"):
+        Fault.from_dict(data)
+
+
+@pytest.mark.parametrize("data", [
+    {"name": "close", "code": code} for code in (1000, 1003, 1007, 1011, 1014, 3000, 4999)] + [
+    {"name": "close", "reason": "é" * 61 + "a"},  # 123 bytes
+    {"name": "close", "code": None, "event": "response.done"},  # null: the default
+    {"name": "refuse_handshake", "code": 400},
+    {"name": "refuse_handshake", "code": 599, "error": {"type": "t" * 200, "code": None}},  # HTTP: no close reason
+    {"name": "refuse_handshake", "error": {"message": "m", "type": "t", "code": None, "param": None}},
+    {"name": "delay", "event": "a", "ms": 0},
+    {"name": "delay", "event": "a", "ms": 2.5},
+    {"name": "expire", "after_events": 0, "count": 1},
+])
+def test_edges_that_are_fine(data: dict[str, Any]) -> None:
+    assert Fault.from_dict(data).name == data["name"]
+
+
+def test_a_fault_keeps_no_reference_to_what_it_was_made_from() -> None:
+    limits = [{"name": "tokens", "limit": 1, "remaining": 0, "reset_seconds": 1}]
+    fault = Fault.from_dict({"name": "rate_limits", "limits": limits})
+    limits[0]["remaining"] = 99
+    assert fault.limits == [{"name": "tokens", "limit": 1, "remaining": 0, "reset_seconds": 1}]
 
 
 def test_count_spans_the_connections_of_a_scope() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -180,9 +181,13 @@ faults:
   - {name: rate_limits, limits: [{name: requests, limit: 1, remaining: 0, reset_seconds: 1}]}
   - {name: refuse_handshake, code: 429}
   - {name: refuse_handshake, code: 4001, reason: 'no'}
+  - {name: refuse_handshake, code: 4002, error: {message: m, type: t, code: c, param: p}}
 """)
-    assert [f["name"] for f in loaded.faults][-2:] == ["refuse_handshake", "refuse_handshake"]
-    assert len(loaded.faults) == 10
+    assert [f["name"] for f in loaded.faults][-3:] == ["refuse_handshake"] * 3
+    assert len(loaded.faults) == 11
+    from mockserver.protocol.faults import Fault
+
+    assert all(Fault.from_dict(spec) for spec in loaded.faults)  # what the schema takes, the injector takes
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
@@ -704,8 +709,11 @@ def test_each_mistake_names_file_line_rule_and_problem(text: str, expected: str)
     ("name: x\nfallback: '{{city}}'\n", "x.yaml:2: fallback: unknown template variable 'city' (known: user_text, "
                                         "tool_name, tool_output, turn, json_in_text, tool_in_text)"),
     ("name: x\nfaults:\n  - {name: close, code: 1006}\n",
-     "x.yaml:3: faults[0].code: 1006 cannot be sent in a close frame (1004, 1005, 1006 and 1015 are reserved); "
-     "use 1011 for a server error"),
+     "x.yaml:3: faults[0].code: 1006 cannot be sent in a close frame (1000-1003, 1007-1014 or 3000-4999: 1004-1006 "
+     "and 1015 are reserved, 1016-2999 unassigned); use 1011 for a server error"),
+    ("name: x\nfaults:\n  - {name: close, code: 2000}\n",
+     "x.yaml:3: faults[0].code: 2000 cannot be sent in a close frame (1000-1003, 1007-1014 or 3000-4999: 1004-1006 "
+     "and 1015 are reserved, 1016-2999 unassigned); use 1011 for a server error"),
     ("name: x\nfaults:\n  - {name: refuse_handshake, code: 700}\n",
      "x.yaml:3: faults[0].code: must be an HTTP status 400-599 or a WebSocket close code 3000-4999 (got 700)"),
     ("name: x\nfaults:\n  - name: stall\n    after: 3\n",
@@ -759,3 +767,80 @@ def test_load_scenario_names_the_file(tmp_path: Path) -> None:
     assert str(caught.value).startswith(f"{path}:4: rules[0] \"weather\": reply: unknown key 'txt'")
     with pytest.raises(ScenarioError, match="cannot read the scenario"):
         load_scenario(tmp_path / "missing.yaml")
+
+
+# -- text from anywhere (PUT /_mock/scenario) --------------------------------------------------------
+
+# 350 bytes of nested anchors that stand for half a billion strings: walked as a tree, it took seconds (the
+# 413-byte version with nine levels, minutes).
+BILLION_LAUGHS = 'name: x\na: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f'{name}: &{name} [{", ".join(["*" + below] * 9)}]\n' for below, name in zip("abcdefgh", "bcdefghi", strict=True))
+
+
+def test_an_alias_bomb_is_refused_at_once() -> None:
+    started = time.perf_counter()
+    (found,) = problems(BILLION_LAUGHS)
+    assert time.perf_counter() - started < 0.5
+    assert found.startswith("x.yaml:1: aliases make the document more than 10,000 nodes larger")
+
+
+def test_aliases_of_modest_size_still_work() -> None:
+    loaded = scenario("""
+name: anchors
+rules:
+  - name: a
+    when: {turn: 1}
+    reply: &answer {outputs: [{text: "one"}, {text: "two"}]}
+  - name: b
+    when: {turn: 2}
+    reply: *answer
+""")
+    assert loaded.rules[0].reply == loaded.rules[1].reply
+
+
+@pytest.mark.parametrize("text", [
+    "name: x\nfallback: " + "[" * 70 + "]" * 70,
+    "[" * 5000 + "]" * 5000,  # deeper than PyYAML's recursion could go
+    "name: x\na: &a " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 40 + "*a" + "]" * 40,  # deep through an alias
+])
+def test_deep_nesting_is_refused(text: str) -> None:
+    (found,) = problems(text)
+    assert found.endswith("nested more than 64 levels deep")
+
+
+def test_too_many_values_are_refused_early() -> None:
+    started = time.perf_counter()
+    (found,) = problems("name: x\nfallback: [" + ",".join(["1"] * 60_000) + "]")
+    assert found == "x.yaml:2: more than 50,000 values: too large for a scenario"
+    assert time.perf_counter() - started < 5
+
+
+def test_many_problems_are_cut_short() -> None:
+    found = problems("name: x\n" + "".join(f"k{i}: 1\n" for i in range(200)))
+    assert len(found) == 51 and found[-1] == "x.yaml: and 150 more problems"
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ('name: x\nfallback: "say \\ud800"\n', 'x.yaml:2: fallback: a lone surrogate (\\ud800) is not text'),
+    ('{"name": "x",\n "rules": [{"reply": {"text": "\\udc00 hi"}}]}', 'x.yaml:2: rules[0]: reply.text: a lone '
+                                                                      'surrogate (\\udc00) is not text'),
+    ('name: x\nfaults:\n  - {name: close, reason: "\\ud83d"}\n', "x.yaml:3: faults[0].reason: a lone surrogate"),
+    ('name: x\n"\\ud800": 1\n', "x.yaml:2: a lone surrogate (\\ud800) is not text"),
+])
+def test_a_lone_surrogate_is_refused_with_its_place(text: str, line: str) -> None:
+    (found,) = problems(text)
+    assert found.startswith(line)
+    found.encode("utf-8")  # the message itself is text
+
+
+def test_surrogate_pairs_are_one_character() -> None:
+    """`json.dumps` writes an emoji as a pair of escapes (so does the pytest plugin for a dict scenario)."""
+    loaded = parse_scenario(json.dumps({"name": "emoji", "fallback": "Sunny ☀️ and 😀"}), "x.json")
+    assert loaded.fallback == "Sunny ☀️ and 😀"
+
+
+def test_an_error_line_is_always_text(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(tmp_path / "missing-\udcff.yaml")  # a file name the file system gave as bytes
+    assert "missing-\\udcff.yaml" in str(caught.value)
+    str(caught.value).encode("utf-8")
