@@ -57,7 +57,7 @@ def vad_and_decode(seconds_of_speech: float) -> None:
           f"{floor * 1000:.2f} ms ({full / floor:.0f}x that floor)")
 
 
-async def paced_jitter(answer_seconds: float) -> None:
+async def pacedjitter(answer_seconds: float) -> None:
     """The mock in its own process (`serve --realtime-audio`), a raw WebSocket client timestamping arrivals."""
     import os
     import socket
@@ -111,8 +111,8 @@ async def paced_jitter(answer_seconds: float) -> None:
         finally:
             server.terminate()
             server.wait(10)
-    mock_jitter = _jitter(arrivals)
-    baseline = _jitter(await _bare_timer([played for _, played in arrivals]))
+    mock_jitter = jitter(arrivals)
+    baseline = jitter(await bare_timer([played for _, played in arrivals]))
     p99 = statistics.quantiles(mock_jitter, n=100)[98]
     verdict = "PASS" if p99 < 5 else "MISS"
     print(f"2. real-time pacing of a {arrivals[-1][1] / 1000:.1f} s answer ({len(arrivals)} audio deltas): jitter p50 "
@@ -120,13 +120,15 @@ async def paced_jitter(answer_seconds: float) -> None:
           f"a bare asyncio timer on the same schedule: p99 {statistics.quantiles(baseline, n=100)[98]:.2f} ms")
 
 
-def _jitter(arrivals: list[tuple[float, float]]) -> list[float]:
+def jitter(arrivals: list[tuple[float, float]]) -> list[float]:
+    """|actual - scheduled| in ms for (arrival, ms of audio before it) pairs, the constant offset removed."""
     offsets = [(arrived - arrivals[0][0]) * 1000 - (played - arrivals[0][1]) for arrived, played in arrivals]
     middle = statistics.median(offsets)
     return [abs(o - middle) for o in offsets]
 
 
-async def _bare_timer(schedule_ms: list[float]) -> list[tuple[float, float]]:
+async def bare_timer(schedule_ms: list[float]) -> list[tuple[float, float]]:
+    """The baseline: a bare asyncio timer firing at the same offsets (ms), as (arrival, offset) pairs."""
     started = time.perf_counter()
     out = []
     for due in schedule_ms:
@@ -142,7 +144,7 @@ def main() -> None:
     print("$ python -m bench.bench_audio" + (" --quick" if quick else ""))
     np.random.seed(0)
     vad_and_decode(10 if quick else 60)
-    asyncio.run(paced_jitter(5 if quick else 30))
+    asyncio.run(pacedjitter(5 if quick else 30))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -13,10 +13,7 @@ from mockserver import control
 from mockserver.rest import beta_sessions, bodies, client_secrets
 from mockserver.state import ServerState
 from mockserver.transports.upgrade import Opening, Upgrade
-from mockserver.transports.websocket import open_realtime, realtime_endpoint
-
-WebSocketEndpoint = Callable[[WebSocket, ServerState], Awaitable[None]]
-Opener = Callable[[ServerState, Upgrade], Opening]
+from mockserver.transports.websocket import Opener, asgi_endpoint, open_realtime, open_translation
 
 
 class MockApp:
@@ -27,8 +24,8 @@ class MockApp:
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
-        self.websockets: dict[str, tuple[Opener, WebSocketEndpoint]] = {
-            "/v1/realtime": (open_realtime, realtime_endpoint)}
+        self.websockets: dict[str, Opener] = {"/v1/realtime": open_realtime,
+                                              "/v1/realtime/translations": open_translation}
         self.routes = Starlette(routes=[
             *control.ROUTES,
             *client_secrets.ROUTES,
@@ -38,18 +35,17 @@ class MockApp:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
-            served = self.websockets.get(scope["path"])
-            if served is not None:
-                await served[1](WebSocket(scope, receive, send), self.state)
+            opener = self.websockets.get(scope["path"])
+            if opener is not None:
+                await asgi_endpoint(WebSocket(scope, receive, send), self.state, opener)
                 return
         await self.routes(scope, receive, send)
 
     def direct(self, path: str) -> Callable[[Upgrade], Opening] | None:
         """How to open a WebSocket on `path` without ASGI (None: not a path served that way)."""
-        served = self.websockets.get(path)
-        if served is None:
+        opener = self.websockets.get(path)
+        if opener is None:
             return None
-        opener = served[0]
         return lambda upgrade: opener(self.state, upgrade)
 
 

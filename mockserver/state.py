@@ -28,6 +28,7 @@ from mockserver.protocol.responses import Pacing
 from mockserver.protocol.session import Limits
 from mockserver.protocol.session_config import SESSION_SECONDS
 from mockserver.protocol.transcription_session import TranscriptionSession
+from mockserver.protocol.translation import TranslationSession
 from mockserver.runtime import Registry, SessionRuntime
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class ClientSecret:
 
     value: str
     expires_at: float
-    kind: str  # "realtime" | "transcription"
+    kind: str  # "realtime" | "transcription" | "translation"
     model: str | None
     session: dict[str, Any]  # the session configuration asked for, as a session.update would carry it
 
@@ -201,13 +202,16 @@ class ServerState:
 
     def open_session(self, kind: str, model: str, scope_name: str | None = None, *,
                      initial: dict[str, Any] | None = None, beta: bool = False) -> SessionRuntime:
-        """A new live session ("realtime", or "transcription" for `?intent=transcription`) in a scope,
+        """A new live session ("realtime", "transcription" for `?intent=transcription`, or "translation") in a scope,
         configured with `initial` (a client secret's session) before `session.created`."""
         scope = self.scope(scope_name)
         ids = IdSource(scope.child_seed())
         responder = scope.responder_factory()
         core: Any
-        if kind == "transcription":
+        if kind == "translation":
+            core = TranslationSession(model=model, ids=ids, clock=self.clock, schemas=schema_store.schemas(),
+                                      limits=self.limits, initial=initial, responder=responder)
+        elif kind == "transcription":
             core = TranscriptionSession(ids=ids, clock=self.clock, schemas=schema_store.schemas(), limits=self.limits,
                                         initial=initial,
                                         unintelligible=getattr(responder, "unintelligible_audio", None))

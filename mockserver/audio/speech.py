@@ -127,6 +127,11 @@ def heard_so_far(audio: bytes) -> str:
     return listener.heard
 
 
+def is_quiet(audio: bytes) -> bool:
+    """Whether PCM16 24 kHz `audio` has no burst at all: a pause, whatever speech surrounds it."""
+    return not _bursts(pcm16_to_float(audio))
+
+
 class Listener:
     """Hears an utterance as it arrives, going over each sample once: `feed` takes the next PCM16 24 kHz
     chunk and returns the words it completed (as `heard_so_far` on all the audio so far would, a word at
@@ -172,11 +177,20 @@ class Listener:
         self.heard += words
         return words
 
-    def text(self) -> str | None:
-        """The utterance, when the audio so far ends it (its checksum holds), else None."""
+    @property
+    def lost(self) -> bool:
+        """A burst was not speech (noise, damaged audio): this utterance can no longer be heard."""
+        return self._lost
+
+    def text(self, *, settled: bool = False) -> str | None:
+        """The utterance, when the audio so far ends it (its checksum holds), else None. `settled`: only once
+        its last burst is followed by quiet (a burst still growing might pass the checksum by chance)."""
         if self._lost:
             return None
-        rest = _decode_bursts(self._pending, _bursts(self._pending))
+        bursts = _bursts(self._pending)
+        if settled and (not bursts or bursts[-1][1] >= len(self._pending) - _SAMPLES):
+            return None
+        rest = _decode_bursts(self._pending, bursts)
         if rest is None:
             return None
         data = self._data + rest

@@ -67,17 +67,9 @@ class ConversationSession(Session):
     # -- the audio buffer -----------------------------------------------------------------------
 
     def _append(self, event: dict[str, Any]) -> None:
-        text = event["audio"]
-        limit = (self.limits.max_append_bytes + 2) // 3 * 4  # base64 length of the byte limit
-        if len(text) > limit:
-            self.error(errors.append_too_large(len(text), limit), event)
-            return
-        try:
-            data = base64_audio.decode(text)
-        except ValueError:
-            self.error(errors.bad_base64(), event)
-            return
-        self.input_audio.append(data)
+        data = self.appended_audio(event)
+        if data is not None:
+            self.input_audio.append(data)
 
     def _commit(self, event: dict[str, Any]) -> None:
         problem = self.input_audio.commit()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from mockserver.protocol import errors, session_config
+from mockserver.protocol import base64_audio, errors, session_config
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
@@ -176,6 +176,20 @@ class Session:
 
     def stream(self, stream: Stream) -> None:
         self._streams.append(stream)
+
+    def appended_audio(self, event: dict[str, Any]) -> bytes | None:
+        """The audio an append event carries, or None once the error saying why it is not taken is sent
+        (longer than the append limit, or not strict base64)."""
+        text = event["audio"]
+        limit = (self.limits.max_append_bytes + 2) // 3 * 4  # base64 length of the byte limit
+        if len(text) > limit:
+            self.error(errors.append_too_large(len(text), limit), event)
+            return None
+        try:
+            return base64_audio.decode(text)
+        except ValueError:
+            self.error(errors.bad_base64(), event)
+            return None
 
     def error(self, error: ApiError, client_event: dict[str, Any] | None = None) -> None:
         if client_event is not None and isinstance(client_event.get("event_id"), str):

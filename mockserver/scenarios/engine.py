@@ -188,6 +188,8 @@ class Scenario:
     timing: Timing | None = None
     source: str = "<string>"
     unintelligible_audio: str | None = None  # "empty" | "fail": transcription of audio that carries no words
+    # Translation sessions: target language -> sentence said -> its translation.
+    translations: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
 
 
 def merge_timing(base: Timing | None, overrides: Mapping[str, float | None]) -> Timing | None:
@@ -278,6 +280,7 @@ class ScenarioResponder:
     def __init__(self, scenario: Scenario, *, then: Responder | None = None) -> None:
         self.scenario = scenario
         self.unintelligible_audio = scenario.unintelligible_audio  # read by the session at each commit
+        self.phrases = scenario.translations  # read by a translation session when it opens
         self._then = then
         self._uses = [0] * len(scenario.rules)
         self._step = 0  # ordered mode: the current rule

@@ -1,8 +1,9 @@
-"""The `/v1/realtime` WebSocket: judge the handshake, open the session, attach the connection to it.
+"""The session WebSockets (`/v1/realtime`, `/v1/realtime/translations`): judge the handshake, open the
+session, attach the connection to it.
 
 `open_realtime` decides, whichever server carries the upgrade: `realtime-mock` answers it in its own
 uvicorn protocol (uvicorn_ws.py), which then is the connection's sink; under any other ASGI server,
-`realtime_endpoint` does the same through plain ASGI, with an `AsgiSink`. Either way the connection only
+`asgi_endpoint` does the same through plain ASGI, with an `AsgiSink`. Either way the connection only
 adapts: it feeds the runtime every client frame it reads, and stops reading while its outgoing buffer
 is full (the client does not read), so a client cannot queue work without bound.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 
@@ -29,37 +31,58 @@ from mockserver.wire import dumps
 
 def open_realtime(state: ServerState, upgrade: Upgrade) -> Opening:
     """Judge a `/v1/realtime` upgrade and, when it is good, open the session it asks for."""
+    def judge() -> tuple[handshake.Handshake, str]:
+        judged = handshake.check(upgrade.query, upgrade.headers, upgrade.subprotocols,
+                                 key_is_valid=state.key_is_valid, beta_models=state.beta_models(),
+                                 secret=state.secret_kind)
+        if judged.error is None and judged.call_id is not None:
+            # Sideband sockets of WebRTC and SIP calls arrive with the calls; say so plainly.
+            error = ApiError("realtime-mock does not serve `call_id` sessions yet.", code="unsupported_by_mock",
+                             param="call_id")
+            judged = dataclasses.replace(judged, error=error, close_code=handshake.BAD_REQUEST)
+        return judged, "transcription" if judged.intent == "transcription" else "realtime"
+    return _open(state, upgrade, judge)
+
+
+def open_translation(state: ServerState, upgrade: Upgrade) -> Opening:
+    """Judge a `/v1/realtime/translations` upgrade and, when it is good, open the translation session."""
+    def judge() -> tuple[handshake.Handshake, str]:
+        return handshake.check_translation(upgrade.query, upgrade.headers, upgrade.subprotocols,
+                                           key_is_valid=state.key_is_valid, secret=state.secret_kind), "translation"
+    return _open(state, upgrade, judge)
+
+
+def _open(state: ServerState, upgrade: Upgrade,
+          judge: Callable[[], tuple[handshake.Handshake, str]]) -> Opening:
+    """What every session path shares: the scope's handshake faults first (an HTTP status refuses the
+    upgrade itself; a close code comes after accepting, like a judged failure), then the session."""
     query, headers = upgrade.query, upgrade.headers
     scope = state.scope(headers.get(SCOPE_HEADER) or query.get(SCOPE_QUERY))
     refusal = handshake_refusal(scope.faults)
-    if refusal is not None and refusal[0] < 1000:  # an HTTP status: refuse the upgrade itself
+    if refusal is not None and refusal[0] < 1000:
         body = {"error": {k: v for k, v in refusal[1].payload().items() if k != "event_id"}}
         return Opening(denial=(refusal[0], dumps(body)))
-    judged = handshake.check(query, headers, upgrade.subprotocols, key_is_valid=state.key_is_valid,
-                             beta_models=state.beta_models(), secret=state.secret_kind)
+    judged, kind = judge()
     error, code, reason = judged.error, judged.close_code, judged.close_reason if judged.error else ""
     if error is None and refusal is not None:
         error, code = refusal[1], refusal[0]
         reason = f"{error.type}.{error.code}" if error.code else error.type
-    if error is None and judged.call_id is not None:
-        # Sideband sockets of WebRTC and SIP calls arrive with the calls; say so plainly.
-        error = ApiError("realtime-mock does not serve `call_id` sessions yet.", code="unsupported_by_mock",
-                         param="call_id")
-        code, reason = handshake.BAD_REQUEST, f"{error.type}.{error.code}"
     if error is not None:
         event = {"type": "error", "event_id": IdSource().event(), "error": error.payload()}
         return Opening(judged.subprotocol, error_frame=dumps(event), close=(code or handshake.BAD_REQUEST, reason))
     secret = state.secret(judged.api_key or "")
-    runtime = state.open_session(
-        "transcription" if judged.intent == "transcription" else "realtime", judged.model or "", scope.name,
-        initial=secret.session if secret is not None else None, beta=judged.beta)
+    runtime = state.open_session(kind, judged.model or "", scope.name,
+                                 initial=secret.session if secret is not None else None, beta=judged.beta)
     return Opening(judged.subprotocol, runtime=runtime)
 
 
-async def realtime_endpoint(websocket: WebSocket, state: ServerState) -> None:
-    """`/v1/realtime` through plain ASGI (any ASGI server; `realtime-mock` itself serves it directly)."""
-    opening = open_realtime(state, Upgrade(websocket.url.path, websocket.query_params, websocket.headers,
-                                           websocket.scope.get("subprotocols", [])))
+Opener = Callable[[ServerState, Upgrade], Opening]
+
+
+async def asgi_endpoint(websocket: WebSocket, state: ServerState, opener: Opener) -> None:
+    """A session WebSocket through plain ASGI (any ASGI server; `realtime-mock` itself serves it directly)."""
+    opening = opener(state, Upgrade(websocket.url.path, websocket.query_params, websocket.headers,
+                                    websocket.scope.get("subprotocols", [])))
     if opening.denial is not None:
         status, body = opening.denial
         await websocket.send_denial_response(Response(body, status_code=status, media_type="application/json"))

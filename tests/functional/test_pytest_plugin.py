@@ -87,6 +87,23 @@ async def test_fault_from_the_fixture(realtime_mock):
         realtime_mock.assert_sent("response.cancel", timeout=0.1)
 
 
+async def test_translation(realtime_mock):
+    import base64
+
+    from mockserver.audio.speech import speak
+
+    realtime_mock.load_scenario({"name": "phrases", "translations": {"es": {"Good morning.": "Buenos días."}}})
+    pcm = speak("Good morning.") + bytes(48 * 600)
+    async with realtime_mock.async_client().realtime.translations.connect(model="gpt-realtime-translate") as conn:
+        await conn.session.update(session={"audio": {"output": {"language": "es"}}})
+        await conn.session.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
+        await conn.session.close()
+        events = await until(conn, "session.closed")
+    assert "".join(e.delta for e in events if e.type == "session.output_transcript.delta") == "Buenos días."
+    realtime_mock.assert_sent("session.close")
+    assert len(realtime_mock.server_events("session.output_audio.delta")) >= 1
+
+
 @pytest.mark.parametrize("n", range(4))
 async def test_many_in_parallel(realtime_mock, n):
     async with realtime_mock.async_client().realtime.connect(model="gpt-realtime") as conn:
@@ -107,12 +124,12 @@ def downstream(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def test_a_downstream_suite_runs_with_the_plugin(downstream: pytest.Pytester) -> None:
     result = downstream.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
 
 
 def test_a_downstream_suite_runs_under_xdist(downstream: pytest.Pytester) -> None:
     result = downstream.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     assert re.search(r"2 workers", result.stdout.str())
 
 

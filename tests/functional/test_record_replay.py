@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 
 import openai
 import pytest
-import uvicorn
 from openai import AsyncOpenAI
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,13 +24,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from conformance.cassette import SUFFIX, Cassette, Frame, read
-from conformance.recorder import app_config, create_recorder_app
+from conformance.recorder import create_recorder_app
 from conformance.replayer import Replay, create_replay_app
 from mockserver import __version__
 from mockserver.protocol.faults import Fault
 from mockserver.runner import RunningServer
 from mockserver.state import ServerConfig
-from tests.functional.conftest import Start
+from tests.functional.conftest import Served, Start
 
 pytestmark = pytest.mark.functional
 
@@ -49,54 +47,6 @@ HELLO, GREET = user("Hello there."), user("Say a short greeting.")
 WEATHER = user('please call get_weather with {"city": "Oslo"}')
 CLIENT_TYPES = ["session.update", "conversation.item.create", "conversation.item.create", "response.create",
                 "conversation.item.create", "response.create", "conversation.item.create", "response.create"]
-
-
-# --- running any app on a thread --------------------------------------------------------------------------
-
-@dataclass
-class Served:
-    port: int
-    app: Starlette
-    _server: uvicorn.Server
-    _thread: threading.Thread
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def websocket_base_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1"
-
-    def client(self, api_key: str = "sk-test") -> AsyncOpenAI:
-        return AsyncOpenAI(api_key=api_key, base_url=self.base_url, websocket_base_url=self.websocket_base_url)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Starlette], Served]]:
-    servers: list[Served] = []
-
-    def start(app: Starlette) -> Served:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(app_config(app, port=port, log_level="warning"))
-        thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-        thread.start()
-        while not server.started:
-            assert thread.is_alive(), "the server did not start"
-            threading.Event().wait(0.005)
-        served = Served(port, app, server, thread)
-        servers.append(served)
-        return served
-
-    yield start
-    for served in servers:
-        served.stop()
 
 
 # --- the app under test: the same code live, recorded and replayed ----------------------------------------

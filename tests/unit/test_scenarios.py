@@ -100,8 +100,9 @@ def test_the_schema_is_valid_draft_2020_12() -> None:
 
 
 def test_the_schema_forbids_unknown_keys_throughout() -> None:
-    # Free-form on purpose: session values to compare, function arguments, an MCP tool's own schema.
-    free_form = {"session", "arguments", "input_schema", "annotations"}
+    # Free-form on purpose: session values to compare, function arguments, an MCP tool's own schema, and
+    # phrase tables (languages and sentences as keys; their values are still typed).
+    free_form = {"session", "arguments", "input_schema", "annotations", "translations", "additionalProperties"}
     checked = []
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
@@ -120,6 +121,8 @@ def test_the_schema_forbids_unknown_keys_throughout() -> None:
 
     walk(scenario_schema(), ())
     assert len(checked) >= 15
+    tables = scenario_schema()["properties"]["translations"]
+    assert tables["additionalProperties"]["additionalProperties"] == {"type": "string", "minLength": 1}
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
@@ -705,7 +708,7 @@ def test_each_mistake_names_file_line_rule_and_problem(text: str, expected: str)
     ("mode: ordered\n", "x.yaml:1: missing required key 'name'"),
     ("name: x\nmode: orderd\n", "x.yaml:2: mode: must be one of: matched, ordered (got 'orderd')"),
     ("name: x\nrule: []\n", "x.yaml:2: unknown key 'rule' (allowed: $schema, name, description, mode, timing, "
-                            "rules, unintelligible_audio, fallback, faults)"),
+                            "rules, unintelligible_audio, translations, fallback, faults)"),
     ("name: x\nfallback: '{{city}}'\n", "x.yaml:2: fallback: unknown template variable 'city' (known: user_text, "
                                         "tool_name, tool_output, turn, json_in_text, tool_in_text)"),
     ("name: x\nfaults:\n  - {name: close, code: 1006}\n",
@@ -844,3 +847,22 @@ def test_an_error_line_is_always_text(tmp_path: Path) -> None:
         load_scenario(tmp_path / "missing-\udcff.yaml")  # a file name the file system gave as bytes
     assert "missing-\\udcff.yaml" in str(caught.value)
     str(caught.value).encode("utf-8")
+
+
+def test_phrase_tables_of_translation_sessions() -> None:
+    loaded = scenario("name: phrases\ntranslations:\n  es: {'Where is the station?': '¿Dónde está la estación?'}\n"
+                      "  fr: {Thank you.: Merci.}\n")
+    assert loaded.translations == {"es": {"Where is the station?": "¿Dónde está la estación?"},
+                                   "fr": {"Thank you.": "Merci."}}
+    assert ScenarioResponder(loaded).phrases == loaded.translations  # what a translation session reads
+    assert scenario("name: none\n").translations == {}
+
+
+@pytest.mark.parametrize("text", [
+    "name: x\ntranslations:\n  es: {Hello.: 3}\n",
+    "name: x\ntranslations:\n  es: [Hello.]\n",
+    "name: x\ntranslations:\n  es: {Hello.: ''}\n",
+])
+def test_phrase_tables_are_checked(text: str) -> None:
+    with pytest.raises(ScenarioError, match=r"x\.yaml:3: translations\.es"):
+        parse_scenario(text, "x.yaml")
