@@ -20,7 +20,8 @@ class Message:
     """An assistant message; spoken (audio + transcript) or written (text) as the response asks.
 
     `phase` on models that have phases (`gpt-realtime-2`): "commentary" for a preamble, "final_answer"
-    (the default) for the answer. A commentary message right before a function call streams beside it.
+    (the default) for the answer. A commentary message right before a function call streams beside it;
+    models without phases do not say commentary at all (responses.py leaves it out).
     """
 
     text: str
@@ -141,7 +142,8 @@ class EchoResponder:
     - The last item is a function call's output: "The {name} tool returned: {output}".
     - A user message that names one of the session's function tools (or any message when
       `tool_choice` is "required" or names a function): a call to that tool, with the first JSON
-      object in the message as arguments (`{}` when there is none).
+      object in the message as arguments (`{}` when there is none), after a preamble, "I'll use the
+      {name} tool for you." (said by models with phases only).
     - Any other user message: "You said: {text}".
     - Nothing to answer: "Hello! How can I help you today?".
     """
@@ -156,10 +158,16 @@ class EchoResponder:
         text = item_text(user) if user is not None else ""
         tool = tool_to_call(turn, text)
         if tool is not None:
-            return Reply((FunctionCall(tool, first_json_object(text)),))
+            return Reply((Message(preamble(tool), phase="commentary"), FunctionCall(tool, first_json_object(text))))
         if not text:
             return Reply((Message("Hello! How can I help you today?"),))
         return Reply((Message(f"You said: {text}"),))
+
+
+def preamble(tool: str) -> str:
+    """What the default "model" says before calling a tool (the live one: "I'll check the current weather in
+    London for you.")."""
+    return f"I'll use the {tool} tool for you."
 
 
 def tool_to_call(turn: Turn, text: str) -> str | None:

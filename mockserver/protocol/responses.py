@@ -245,6 +245,8 @@ class ResponseRun:
     def _run(self) -> Generator[dict[str, Any], None, None]:
         index = 0
         outputs = list(self._reply.outputs)
+        if not self.settings.profile.phases:  # a preamble is a phased model's habit: others go straight on
+            outputs = [o for o in outputs if not (isinstance(o, Message) and o.phase == "commentary")]
         while outputs and not self._truncated:
             output = outputs.pop(0)
             if isinstance(output, McpListTools):  # a conversation item, not a response output

@@ -234,6 +234,8 @@ def _outputs(specs: list[Any], variables: Mapping[str, str]) -> tuple[Output, ..
     for spec in specs:
         if isinstance(spec, str):
             outputs.append(Message(render(spec, variables)))
+        elif "phase" in spec:
+            outputs.append(Message(render(spec["text"], variables), phase=spec["phase"]))
         else:
             ((form, value),) = spec.items()
             outputs.append(_output(form, value, variables))

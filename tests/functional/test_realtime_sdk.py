@@ -150,7 +150,7 @@ async def test_history_seeding(mock: RunningServer) -> None:
 
 async def test_errors_keep_the_session_open(mock: RunningServer) -> None:
     async with sdk_client(mock).realtime.connect(model="gpt-realtime") as conn:
-        await conn.session.update(session={"type": "realtime", "modalities": ["text"]}, event_id="u1")  # type: ignore[typeddict-unknown-key]
+        await conn.session.update(session={"type": "realtime", "modalities": ["text"]}, event_id="u1")
         error = (await until(conn, "error"))[-1].error
         assert (error.code, error.param, error.event_id) == ("unknown_parameter", "session.modalities", "u1")
         await conn.send({"type": "session.update", "session": {"instructions": "x"}})  # type: ignore[typeddict-item]
@@ -398,3 +398,30 @@ async def test_permessage_deflate_only_when_the_server_is_asked_to(start_mock: S
         assert (extensions is not None and "permessage-deflate" in extensions) is offered
         await ws.send(json.dumps({"type": "session.update", "session": TEXT}))
         assert [e["type"] for e in await raw_until(ws, "session.updated")] == ["session.created", "session.updated"]
+
+
+async def test_gpt_realtime_2_1_with_the_sdk_a_preamble_a_call_and_a_final_answer(mock: RunningServer) -> None:
+    """The SDK (whose types predate `phase`: it keeps it as an extra field) on a gpt-realtime-2.1 tool round."""
+    tools = [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]
+    async with sdk_client(mock).realtime.connect(model="gpt-realtime-2.1") as conn:
+        created = (await until(conn, "session.created"))[-1]
+        assert created.session.audio.output.voice == "marin"
+        await conn.session.update(session={**TEXT, "tools": tools, "reasoning": {"effort": "low"}})
+        await until(conn, "session.updated")
+        await conn.conversation.item.create(item={"type": "message", "role": "user", "content": [
+            {"type": "input_text", "text": 'get_weather {"city": "Oslo"} please'}]})
+        await conn.response.create()
+        first = await until(conn, "response.done")
+        added = [e.item for e in first if e.type == "response.output_item.added"]
+        assert [(i.type, getattr(i, "phase", None)) for i in added] == [("message", "commentary"),
+                                                                       ("function_call", None)]
+        assert first[-1].response.usage.output_token_details.reasoning_tokens == 12
+        call = added[1]
+        await conn.conversation.item.create(item={"type": "function_call_output", "call_id": call.call_id,
+                                                  "output": "mild"})
+        await conn.response.create()
+        second = await until(conn, "response.done")
+    final = [e.item for e in second if e.type == "response.output_item.done"]
+    assert [(i.type, getattr(i, "phase", None)) for i in final] == [("message", "final_answer")]
+    assert "".join(e.delta for e in second if e.type == "response.output_text.delta") == \
+        "The get_weather tool returned: mild"
