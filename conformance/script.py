@@ -14,6 +14,10 @@ order than they start, so replies follow the start order and are looked up by re
   turn) arrives mid-stream as it did live.
 
 Anything after the script runs out is answered by the mock's echo responder.
+
+What the user said is scripted too: the n-th committed user audio turn says what the recorded
+`conversation.item.input_audio_transcription.completed` of the n-th recorded `committed` item says (a
+recording of a real voice carries no speech codec the mock could hear).
 """
 
 from __future__ import annotations
@@ -98,10 +102,23 @@ def replies(cassette: Cassette) -> list[Reply]:
     return [reply_for(done[rid]) if rid in done else Reply((Message(""),)) for rid in started]
 
 
+def user_audio(cassette: Cassette) -> list[str | None]:
+    """What each recorded user audio turn said, in commit order (None where no transcript was recorded)."""
+    committed: list[str] = []
+    said: dict[str, str] = {}
+    for event in cassette.server_events():
+        kind = event.get("type")
+        if kind == "input_audio_buffer.committed":
+            committed.append(str(event.get("item_id")))
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            said[str(event.get("item_id"))] = str(event.get("transcript") or "")
+    return [said.get(item_id) for item_id in committed]
+
+
 def responder_factory(cassette: Cassette) -> Callable[[], Responder]:
     """For `ServerState(responder=...)`: every session the mock opens gets a fresh copy of the script."""
-    script = replies(cassette)
-    return lambda: ScriptedResponder(list(script))
+    script, said = replies(cassette), user_audio(cassette)
+    return lambda: ScriptedResponder(list(script), user_audio=said)
 
 
 def _tokens(outputs: list[Output]) -> int:

@@ -214,7 +214,7 @@ class ServerState:
         elif kind == "transcription":
             core = TranscriptionSession(ids=ids, clock=self.clock, schemas=schema_store.schemas(), limits=self.limits,
                                         initial=initial,
-                                        unintelligible=getattr(responder, "unintelligible_audio", None))
+                                        responder=responder)
         else:
             core = RealtimeSession(model=model, ids=ids, clock=self.clock, schemas=schema_store.schemas(),
                                    responder=responder, limits=self.limits, initial=initial)

@@ -34,6 +34,12 @@ class ConversationSession(Session):
     def unintelligible(self) -> str:
         return self.limits.unintelligible
 
+    def user_audio_says(self, turn: int) -> str | None:
+        """What the `turn`-th committed user audio of the session says, when a scenario scripts it
+        (`user_audio`: for audio the speech codec cannot hear, a recording of a real voice)."""
+        script = getattr(getattr(self, "responder", None), "user_audio", None) or ()
+        return script[turn] if turn < len(script) else None
+
     def speech_started(self) -> None:
         """Speech started: nothing to interrupt here (voice agents stop their answer)."""
 

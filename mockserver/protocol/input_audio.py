@@ -55,6 +55,10 @@ class AudioHost(Protocol):
         """What audio without words gives: "empty" (a transcript "") or "fail" (a `failed` event)."""
         ...
 
+    def user_audio_says(self, turn: int) -> str | None:
+        """What the n-th committed user audio says when a scenario scripts it (None: what the codec hears)."""
+        ...
+
     def speech_started(self) -> None:
         """The VAD heard speech start (a voice agent stops talking: barge-in)."""
         ...
@@ -73,6 +77,7 @@ class InputAudio:
         self._vad: Any = None  # audio.vad.Vad, built from the session's turn detection
         self._vad_config: dict[str, Any] | None = None
         self._listener: Any = None  # audio.speech.Listener of the turn in progress (streaming models)
+        self._turns = 0  # user audio turns committed so far
         self._turn_item: str | None = None  # the id the next user audio item gets (announced by VAD events)
         self._streamed = ""  # what a streaming transcription model already sent for that item
         self._heard: deque[tuple[str, float]] = deque()  # words heard, and when (ms of audio), not yet sent
@@ -223,7 +228,10 @@ class InputAudio:
         from mockserver.audio.speech import transcribe
 
         fmt = self.format
-        heard = transcribe(to_pcm(audio, fmt))  # once per turn: the transcript and what the model hears
+        scripted = host.user_audio_says(self._turns)
+        self._turns += 1
+        # Once per turn: the transcript and what the model hears (a scenario may say what the audio says).
+        heard = scripted if scripted is not None else transcribe(to_pcm(audio, fmt))
         model = self._transcription_model()
         if model is not None and not (heard is None and host.unintelligible() == "fail"):
             item["content"][0]["transcript"] = heard or ""

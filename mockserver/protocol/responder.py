@@ -202,9 +202,11 @@ def first_json_object(text: str) -> str:
 class ScriptedResponder:
     """Answers the n-th response with the n-th reply, then falls back to another responder."""
 
-    def __init__(self, replies: list[Reply | ErrorReply], then: Responder | None = None) -> None:
+    def __init__(self, replies: list[Reply | ErrorReply], then: Responder | None = None, *,
+                 user_audio: Sequence[str | None] = ()) -> None:
         self._replies = list(replies)
         self._then: Responder = then or EchoResponder()
+        self.user_audio = tuple(user_audio)  # what each committed user audio says (None: what the codec hears)
 
     def reply(self, turn: Turn) -> Reply | ErrorReply:
         return self._replies.pop(0) if self._replies else self._then.reply(turn)

@@ -15,17 +15,17 @@ from mockserver.protocol.validation import Schemas
 
 class TranscriptionSession(ConversationSession):
     def __init__(self, *, ids: IdSource, clock: Clock, schemas: Schemas, limits: Limits | None = None,
-                 initial: dict[str, Any] | None = None, unintelligible: str | None = None) -> None:
+                 initial: dict[str, Any] | None = None, responder: Any = None) -> None:
         super().__init__(ids=ids, clock=clock, schemas=schemas, limits=limits)
         expires = int(clock.now() + session_config.SESSION_SECONDS)
         self.config = session_config.new_transcription_session(session_id=ids.session(), expires_at=expires)
         if initial is not None and initial.get("type") == "transcription":  # a client secret's session
             self.config = session_config.apply_transcription_update(self.config, initial)
-        self._unintelligible = unintelligible  # a scenario's `unintelligible_audio`
+        self.responder = responder  # a scenario's: what audio without words gives, what user audio says
         self.emit("session.created", session=self.config)
 
     def unintelligible(self) -> str:
-        return self._unintelligible or self.limits.unintelligible
+        return getattr(self.responder, "unintelligible_audio", None) or self.limits.unintelligible
 
     def _session_update(self, event: dict[str, Any]) -> None:
         self._apply_update(event, session_config.apply_transcription_update)

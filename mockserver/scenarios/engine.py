@@ -188,6 +188,7 @@ class Scenario:
     timing: Timing | None = None
     source: str = "<string>"
     unintelligible_audio: str | None = None  # "empty" | "fail": transcription of audio that carries no words
+    user_audio: tuple[str | None, ...] = ()  # what each committed user audio turn says (None: the codec's)
     # Translation sessions: target language -> sentence said -> its translation.
     translations: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
 
@@ -282,7 +283,8 @@ class ScenarioResponder:
     def __init__(self, scenario: Scenario, *, then: Responder | None = None) -> None:
         self.scenario = scenario
         self.unintelligible_audio = scenario.unintelligible_audio  # read by the session at each commit
-        self.phrases = scenario.translations  # read by a translation session when it opens
+        self.phrases = scenario.translations  # read by a translation session per sentence
+        self.user_audio = scenario.user_audio  # read by the session at each commit
         self._then = then
         self._uses = [0] * len(scenario.rules)
         self._step = 0  # ordered mode: the current rule

@@ -623,6 +623,7 @@ def _build(data: dict[str, Any], source: str) -> Scenario:
         timing=merge_timing(None, _timing(timing)) if timing else None,
         source=source,
         unintelligible_audio=data.get("unintelligible_audio"),
+        user_audio=tuple(data.get("user_audio") or ()),
         translations={language: dict(table) for language, table in (data.get("translations") or {}).items()},
     )
 

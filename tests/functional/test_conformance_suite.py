@@ -8,9 +8,11 @@ import json
 import re
 import socket
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
 
 from conformance import allowlist as allowlists
 from conformance import cassette as cassettes
@@ -22,7 +24,7 @@ from conformance.target import LIVE_URL, NO_KEY, ReplayOptions
 from mockserver.protocol.faults import Fault
 from mockserver.protocol.responder import FunctionCall, Reply, ScriptedResponder
 from tests.conftest import reference_dir
-from tests.functional.conftest import Start
+from tests.functional.conftest import Served, Start
 
 pytestmark = pytest.mark.functional
 FAST = ReplayOptions(pace="none")
@@ -206,3 +208,42 @@ def test_beta_traffic_is_reported_with_its_ga_replacement(tmp_path: Path, capsys
     assert migrate_command(parser.parse_args([str(_recordings()), "--output", str(tmp_path / "m.md")])) == 0
     assert "No beta shapes found" in (tmp_path / "m.md").read_text()
     assert migrate_command(parser.parse_args([str(tmp_path / "missing.yaml")])) == 2
+
+
+async def test_a_recorded_real_voice_replays_with_its_recorded_transcript(
+        start_mock: Start, serve: Callable[[Starlette], Served], tmp_path: Path) -> None:
+    """Audio the speech codec cannot hear (a real voice, to the mock) is recorded with the transcript the
+    server gave; replayed against the mock, the script says the same words (script.user_audio)."""
+    import asyncio
+    import base64
+
+    import numpy as np
+
+    from conformance.recorder import create_recorder_app
+    from mockserver.audio import codecs
+    from mockserver.scenarios import parse_scenario
+
+    upstream = start_mock()
+    upstream.state.use_scenario(parse_scenario('name: live\nuser_audio: ["Hello, my name is Marcelo."]\n', "l.yaml"))
+    folder = tmp_path / "cassettes"
+    recorder = serve(create_recorder_app(upstream.websocket_base_url, folder, None))
+    t = np.arange(36_000) / 24_000
+    voice = codecs.float_to_pcm16(0.3 * np.sin(2 * np.pi * 180 * t))
+    pcm = bytes(24_000) + voice + bytes(48_000)
+    async with recorder.client().realtime.connect(model="gpt-realtime") as conn:
+        await conn.session.update(session={"type": "realtime", "output_modalities": ["text"], "audio": {"input": {
+            "transcription": {"model": "gpt-4o-transcribe"}}}})
+        for start in range(0, len(pcm), 9600):
+            await conn.input_audio_buffer.append(audio=base64.b64encode(pcm[start:start + 9600]).decode())
+        said = ""
+        async for event in conn:
+            if event.type == "conversation.item.input_audio_transcription.completed":
+                said = event.transcript
+            if event.type == "rate_limits.updated":
+                break
+    assert said == "Hello, my name is Marcelo."
+    suite = await asyncio.to_thread(run_suite, [folder], "mock", options=FAST)
+    (result,) = suite.results
+    assert result.status == "passed" and suite.unexplained == 0, table(suite)
+    replayed = [e for e in result.replay.events if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert [e["transcript"] for e in replayed] == ["Hello, my name is Marcelo."]

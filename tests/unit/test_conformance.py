@@ -546,3 +546,19 @@ def test_the_commands_name_the_same_targets_as_the_engine() -> None:
     from conformance import commands
 
     assert (commands.MOCK, commands.LIVE_URL) == (target.MOCK, target.LIVE_URL)
+
+
+def test_the_script_says_what_each_recorded_user_audio_turn_said() -> None:
+    def committed(item_id: str) -> tuple[str, dict[str, Any]]:
+        return "server", {"type": "input_audio_buffer.committed", "item_id": item_id}
+
+    def completed(item_id: str, transcript: str) -> tuple[str, dict[str, Any]]:
+        return "server", {"type": "conversation.item.input_audio_transcription.completed", "item_id": item_id,
+                          "transcript": transcript}
+
+    # Completions may arrive out of commit order; a turn without one is left to the codec (None).
+    cassette = _cassette("voice", committed("a"), committed("b"), completed("b", "Second."), committed("c"),
+                         completed("a", "First."))
+    assert script.user_audio(cassette) == ["First.", "Second.", None]
+    responder = script.responder_factory(cassette)()
+    assert responder.user_audio == ("First.", "Second.", None)  # type: ignore[attr-defined]

@@ -708,7 +708,7 @@ def test_each_mistake_names_file_line_rule_and_problem(text: str, expected: str)
     ("mode: ordered\n", "x.yaml:1: missing required key 'name'"),
     ("name: x\nmode: orderd\n", "x.yaml:2: mode: must be one of: matched, ordered (got 'orderd')"),
     ("name: x\nrule: []\n", "x.yaml:2: unknown key 'rule' (allowed: $schema, name, description, mode, timing, "
-                            "rules, unintelligible_audio, translations, fallback, faults)"),
+                            "rules, unintelligible_audio, user_audio, translations, fallback, faults)"),
     ("name: x\nfallback: '{{city}}'\n", "x.yaml:2: fallback: unknown template variable 'city' (known: user_text, "
                                         "tool_name, tool_output, turn, json_in_text, tool_in_text)"),
     ("name: x\nfaults:\n  - {name: close, code: 1006}\n",
@@ -866,3 +866,11 @@ def test_phrase_tables_of_translation_sessions() -> None:
 def test_phrase_tables_are_checked(text: str) -> None:
     with pytest.raises(ScenarioError, match=r"x\.yaml:3: translations\.es"):
         parse_scenario(text, "x.yaml")
+
+
+def test_user_audio_says_what_each_turn_said() -> None:
+    loaded = scenario('name: said\nuser_audio: ["Hello.", null, "Bye."]\n')
+    assert loaded.user_audio == ("Hello.", None, "Bye.")
+    assert ScenarioResponder(loaded).user_audio == ("Hello.", None, "Bye.")
+    with pytest.raises(ScenarioError, match=r"x\.yaml:2: user_audio\[0\]"):
+        parse_scenario("name: x\nuser_audio: [3]\n", "x.yaml")

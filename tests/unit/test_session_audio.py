@@ -263,3 +263,41 @@ def test_transcription_options_only_their_models_take(transcription: dict[str, A
     error = d.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
         "transcription": transcription}}}})[-1]["error"]
     assert (error["code"], error["param"]) == ("unsupported_parameter", f"session.audio.input.transcription.{param}")
+
+
+def voice(seconds: float) -> bytes:
+    """A voiced sound the VAD hears as speech but the speech codec cannot read: a real voice, to the mock."""
+    import numpy as np
+
+    t = np.arange(int(24_000 * seconds)) / 24_000
+    return codecs.float_to_pcm16(0.3 * np.sin(2 * np.pi * 180 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t)) / 1.3)
+
+
+def test_a_scenario_says_what_user_audio_says_turn_by_turn() -> None:
+    from mockserver.scenarios import ScenarioResponder, parse_scenario
+
+    scenario = parse_scenario('name: said\nuser_audio: ["Hello, my name is Marcelo.", null]\n', "said.yaml")
+    d = Driver(ScenarioResponder(scenario))
+    transcribe_with(d, "gpt-4o-transcribe")
+    assert transcribe(voice(1.5)) is None  # the codec hears nothing in it
+    transcripts, answers = [], []
+    for audio in (voice(1.5), speak("what is the weather"), voice(1.5)):
+        events = stream(d, SILENCE_1S + audio + SILENCE_1S)
+        transcripts.append(next(e["transcript"] for e in events
+                                if e["type"] == "conversation.item.input_audio_transcription.completed"))
+        answers.append(next(e["transcript"] for e in events if e["type"] == "response.output_audio_transcript.done"))
+    # Turn 1 is scripted; turn 2 (null) and turn 3 (past the list) are what the codec hears.
+    assert transcripts == ["Hello, my name is Marcelo.", "what is the weather", ""]
+    assert answers[0] == "You said: Hello, my name is Marcelo."  # the model hears the scripted words
+
+
+def test_a_transcription_session_takes_the_scripted_words_too() -> None:
+    from mockserver.scenarios import ScenarioResponder, parse_scenario
+
+    d = transcription_session()
+    d.session.responder = ScenarioResponder(parse_scenario('name: said\nuser_audio: ["Bonjour."]\n', "s.yaml"))
+    d.send({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+        "transcription": {"model": "gpt-4o-transcribe"}}}}})
+    events = stream(d, SILENCE_1S + voice(1.2) + SILENCE_1S)
+    completed = next(e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed")
+    assert completed["transcript"] == "Bonjour."
