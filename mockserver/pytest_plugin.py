@@ -154,6 +154,15 @@ class RealtimeMock:
                 raise AssertionError(f"the app sent no {event_type} with {fields!r}; it sent: {sent}")
             time.sleep(0.01)  # the server thread journals as it reads; poll briefly
 
+    def assert_safety_identifier(self, expected: str | None, session_id: str | None = None) -> None:
+        """That a session (default: the latest) was opened for this end user: the `OpenAI-Safety-Identifier`
+        of its handshake, or of the client secret it was opened with (None: none was given)."""
+        journals = self.scope.journals
+        assert journals, "no session was opened in this test"
+        journal = journals[session_id] if session_id else journals[next(reversed(journals))]
+        assert journal.safety_identifier == expected, (
+            f"session {journal.session_id} has safety identifier {journal.safety_identifier!r}, not {expected!r}")
+
     def assert_not_sent(self, event_type: str) -> None:
         found = self.client_events(event_type)
         assert not found, f"the app sent {len(found)} {event_type} event(s): {found}"

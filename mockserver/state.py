@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 DEFAULT_SCOPE = "default"
 SCOPE_HEADER = "x-mock-scope"
 SCOPE_QUERY = "mock_scope"
+SAFETY_HEADER = "openai-safety-identifier"  # the end user an app vouches for (reference 1.2; kept, not judged)
 # The journals of closed sessions stay readable, over all scopes, up to these bounds (the oldest go first).
 KEPT_JOURNALS = 1000
 KEPT_JOURNAL_BYTES = 64 * 1024 * 1024
@@ -76,6 +77,7 @@ class ClientSecret:
     kind: str  # "realtime" | "transcription" | "translation"
     model: str | None
     session: dict[str, Any]  # the session configuration asked for, as a session.update would carry it
+    safety_identifier: str | None = None  # `OpenAI-Safety-Identifier` of the request that minted it
 
 
 def builtin_scenario() -> Responder:
@@ -201,9 +203,11 @@ class ServerState:
     # -- live sessions --------------------------------------------------------------------------
 
     def open_session(self, kind: str, model: str, scope_name: str | None = None, *,
-                     initial: dict[str, Any] | None = None, beta: bool = False) -> SessionRuntime:
+                     initial: dict[str, Any] | None = None, beta: bool = False,
+                     safety_identifier: str | None = None) -> SessionRuntime:
         """A new live session ("realtime", "transcription" for `?intent=transcription`, or "translation") in a scope,
-        configured with `initial` (a client secret's session) before `session.created`."""
+        configured with `initial` (a client secret's session) before `session.created`; `safety_identifier`
+        (the end user's, `OpenAI-Safety-Identifier`) is kept in its journal."""
         scope = self.scope(scope_name)
         ids = IdSource(scope.child_seed())
         responder = scope.responder_factory()
@@ -224,7 +228,8 @@ class ServerState:
 
             wire = BetaSession(core)
         session_id = core.config["id"]
-        journal = Journal(session_id, model, scope.name, self.clock.now())
+        journal = Journal(session_id, model, scope.name, self.clock.now(), kind=kind,
+                          safety_identifier=safety_identifier)
         scope.journals[session_id] = journal
         runtime = SessionRuntime(wire, core=core, journal=journal, scope=scope.name, clock=self.clock,
                                  faults=lambda: scope.faults, observers=self.observers, on_end=self._ended,

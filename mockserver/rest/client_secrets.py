@@ -23,7 +23,7 @@ from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.translation import apply_translation_update, new_translation_session
 from mockserver.rest.bodies import BodyRefused, JsonBody, error_response, read_json_object
-from mockserver.state import ClientSecret, ServerState
+from mockserver.state import SAFETY_HEADER, ClientSecret, ServerState
 
 DEFAULT_TTL = 600  # seconds (reference 1.6)
 
@@ -59,10 +59,12 @@ async def _request(request: Request, schema: str) -> dict[str, Any] | Response:
     return body
 
 
-def _mint(state: ServerState, kind: str, given: dict[str, Any], session: dict[str, Any],
-          ttl: int) -> Response:
+def _mint(request: Request, kind: str, given: dict[str, Any], session: dict[str, Any], ttl: int) -> Response:
+    state: ServerState = request.app.state.mock
     value = "ek_" + secrets.token_hex(16)
-    state.client_secrets[value] = ClientSecret(value, state.clock.now() + ttl, kind, given.get("model"), given)
+    # A safety identifier sent with the request is bound to the secret and to every session it opens.
+    state.client_secrets[value] = ClientSecret(value, state.clock.now() + ttl, kind, given.get("model"), given,
+                                               safety_identifier=request.headers.get(SAFETY_HEADER))
     return JsonBody({"value": value, "expires_at": int(state.clock.now() + ttl), "session": session})
 
 
@@ -77,7 +79,7 @@ async def create(request: Request) -> Response:
     except session_config.UpdateRejected as rejected:
         return error_response(400, rejected.error)
     ttl = (body.get("expires_after") or {}).get("seconds", DEFAULT_TTL)
-    return _mint(request.app.state.mock, kind, given, session, ttl)
+    return _mint(request, kind, given, session, ttl)
 
 
 async def create_translation(request: Request) -> Response:
@@ -92,7 +94,7 @@ async def create_translation(request: Request) -> Response:
     ttl = (body.get("expires_after") or {}).get("seconds", DEFAULT_TTL)
     expires_at = int(state.clock.now() + ttl)  # the live example shows the secret's expiry in the session too
     base = new_translation_session(session_id=IdSource().session(), model=given["model"], expires_at=expires_at)
-    return _mint(state, "translation", given, apply_translation_update(base, given), ttl)
+    return _mint(request, "translation", given, apply_translation_update(base, given), ttl)
 
 
 ROUTES = [Route("/v1/realtime/client_secrets", create, methods=["POST"]),

@@ -24,7 +24,7 @@ from mockserver.protocol.errors import ApiError
 from mockserver.protocol.faults import handshake_refusal
 from mockserver.protocol.ids import IdSource
 from mockserver.runtime import SessionRuntime
-from mockserver.state import SCOPE_HEADER, SCOPE_QUERY, ServerState
+from mockserver.state import SAFETY_HEADER, SCOPE_HEADER, SCOPE_QUERY, ServerState
 from mockserver.transports.upgrade import Opening, Upgrade
 from mockserver.wire import dumps
 
@@ -71,8 +71,11 @@ def _open(state: ServerState, upgrade: Upgrade,
         event = {"type": "error", "event_id": IdSource().event(), "error": error.payload()}
         return Opening(judged.subprotocol, error_frame=dumps(event), close=(code or handshake.BAD_REQUEST, reason))
     secret = state.secret(judged.api_key or "")
+    # The end user's identifier: the handshake's own, else the one its client secret was minted with.
+    safety = headers.get(SAFETY_HEADER) or (secret.safety_identifier if secret is not None else None)
     runtime = state.open_session(kind, judged.model or "", scope.name,
-                                 initial=secret.session if secret is not None else None, beta=judged.beta)
+                                 initial=secret.session if secret is not None else None, beta=judged.beta,
+                                 safety_identifier=safety)
     return Opening(judged.subprotocol, runtime=runtime)
 
 

@@ -87,6 +87,16 @@ async def test_fault_from_the_fixture(realtime_mock):
         realtime_mock.assert_sent("response.cancel", timeout=0.1)
 
 
+async def test_safety_identifier(realtime_mock):
+    client = realtime_mock.async_client(default_headers={"OpenAI-Safety-Identifier": "user-9"})
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        await conn.session.update(session=TEXT)
+        await ask(conn, "hello")
+    realtime_mock.assert_safety_identifier("user-9")
+    with pytest.raises(AssertionError, match="has safety identifier 'user-9', not 'someone'"):
+        realtime_mock.assert_safety_identifier("someone")
+
+
 async def test_translation(realtime_mock):
     import base64
 
@@ -124,12 +134,12 @@ def downstream(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def test_a_downstream_suite_runs_with_the_plugin(downstream: pytest.Pytester) -> None:
     result = downstream.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=9)
 
 
 def test_a_downstream_suite_runs_under_xdist(downstream: pytest.Pytester) -> None:
     result = downstream.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=9)
     assert re.search(r"2 workers", result.stdout.str())
 
 
