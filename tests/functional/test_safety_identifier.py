@@ -30,6 +30,7 @@ async def test_the_handshake_header_is_kept_with_the_session(mock: RunningServer
         listed = summary(mock, created.session.id)
     assert (listed["safety_identifier"], listed["type"]) == ("user-42", "realtime")
     status, journal = call(mock, "GET", f"/_mock/sessions/{created.session.id}/journal")
+    assert status == 200
     assert journal["session"]["safety_identifier"] == "user-42"
     async with sdk_client(mock).realtime.connect(model="gpt-realtime") as conn:
         created = (await until(conn, "session.created"))[-1]
