@@ -1,13 +1,14 @@
 """The `realtime-mock conformance` and `realtime-mock migrate` commands (wired into mockserver/cli.py).
 
-    realtime-mock conformance CASSETTE... --target mock|URL [--api-key KEY] [--allowlist FILE]
+    realtime-mock conformance CASSETTE... [--target mock|URL] [--api-key KEY] [--allowlist FILE]
                               [--format table|markdown|json|junit] [--output FILE] [--pace recorded|none]
     realtime-mock migrate CASSETTE... [--output FILE]
 
 `conformance` exits 1 when a cassette has unexplained drift (or could not be run: unreadable, target
 unreachable), 0 otherwise (a URL target without an API key skips every cassette: 0), and 2 on usage
-errors. `migrate` prints what the cassettes' beta traffic must change for GA, and exits 0 (2 on usage
-errors). CASSETTE may be a folder (its `*.cassette.jsonl` and `*.yaml` files are used).
+errors and when there is no cassette at all (a run that checks nothing fails). `migrate` prints what the
+cassettes' beta traffic must change for GA, and exits 0 (2 on usage errors, or no cassette). CASSETTE may
+be a folder (its `*.cassette.jsonl` and `*.yaml` files are used).
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ from typing import TextIO
 # The parser is built on every `realtime-mock` start (serve too), so the engine is imported only when a
 # command runs; these two equal conformance.target.MOCK and LIVE_URL.
 MOCK = "mock"
-LIVE_URL = "wss://api.openai.com/v1/realtime"
+LIVE_URL = "wss://api.openai.com/v1"
 
 
 def add_conformance_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cassettes", nargs="+", type=Path, metavar="CASSETTE",
                         help="cassette files (*.cassette.jsonl, or YAML recordings) or folders of them")
     parser.add_argument("--target", default=MOCK,
-                        help=f"`mock` (an in-process mock scripted from each cassette; default) or a WebSocket URL, "
-                             f"e.g. {LIVE_URL}")
+                        help=f"`mock` (an in-process mock scripted from each cassette; default) or a server's base "
+                             f"URL as the SDKs take it, ws(s):// or http(s)://, with or without /realtime, e.g. "
+                             f"{LIVE_URL}")
     parser.add_argument("--api-key", default=None,
                         help="API key for a URL target (default: $OPENAI_API_KEY); without one, URL runs are skipped")
     parser.add_argument("--allowlist", type=Path, default=None,
@@ -58,22 +60,34 @@ def _usage(message: str) -> int:
     return 2
 
 
-def _missing(paths: list[Path]) -> list[Path]:
-    return [p for p in paths if not p.exists()]
+def _cassettes_problem(paths: list[Path]) -> str | None:
+    """Why these paths cannot be checked (one is missing, or they hold no cassette: a run that checks nothing
+    must not pass), or None."""
+    from conformance.cassette import find
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        return f"no such cassette: {', '.join(map(str, missing))}"
+    if next(find(paths), None) is None:
+        return f"no cassettes (*.cassette.jsonl or *.yaml) in {', '.join(map(str, paths))}: nothing to check"
+    return None
 
 
 def conformance_command(args: argparse.Namespace) -> int:
-    from conformance import report
+    from conformance import report, urls
     from conformance.allowlist import DEFAULT, Allowlist, AllowlistError, load
     from conformance.suite import run_suite
     from conformance.target import ReplayOptions
 
     target: str = args.target
-    if target != MOCK and not target.startswith(("ws://", "wss://")):
-        return _usage(f"--target must be `mock` or a ws:// or wss:// URL, not {target!r}")
-    missing = _missing(list(args.cassettes))
-    if missing:
-        return _usage(f"no such cassette: {', '.join(map(str, missing))}")
+    if target != MOCK:
+        try:
+            urls.parse(target)
+        except urls.UrlError as exc:
+            return _usage(f"--target must be `mock` or a URL: {exc}")
+    problem = _cassettes_problem(list(args.cassettes))
+    if problem:
+        return _usage(problem)
     fmt = getattr(args, "format", "table") or "table"
     if fmt not in report.FORMATS:
         return _usage(f"--format must be one of {', '.join(report.FORMATS)}")
@@ -112,9 +126,9 @@ def migrate_command(args: argparse.Namespace) -> int:
     from conformance import cassette as cassettes
     from conformance.beta import migration_report
 
-    missing = _missing(list(args.cassettes))
-    if missing:
-        return _usage(f"no such cassette: {', '.join(map(str, missing))}")
+    problem = _cassettes_problem(list(args.cassettes))
+    if problem:
+        return _usage(problem)
     loaded = []
     for path in cassettes.find(list(args.cassettes)):
         try:

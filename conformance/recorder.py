@@ -19,17 +19,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import itertools
 import json
+import logging
+import os
 import re
+import socket
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -37,17 +39,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
+from conformance import urls
 from conformance.cassette import SUFFIX, Cassette, CassetteWriter, HttpLeg, client_frame, safe_headers, safe_query
+from conformance.rest_replay import REPLAYED_PATHS, kept_body
 from mockserver import __version__, redact
-from mockserver.runner import MAX_FRAME_BYTES
+from mockserver.runner import MAX_FRAME_BYTES, bind_or_say_why, serve_until_stopped
 
 WEBSOCKET_PATHS = ("/v1/realtime", "/v1/realtime/translations")
 REST_PATHS = ("/v1/realtime/client_secrets", "/v1/realtime/translations/client_secrets", "/v1/realtime/calls",
+              "/v1/realtime/translations/calls",
               *(f"/v1/realtime/calls/{{call_id}}/{action}" for action in ("accept", "reject", "refer", "hangup")),
-              "/v1/realtime/sessions", "/v1/realtime/transcription_sessions")
+              "/v1/realtime/sessions", "/v1/realtime/transcription_sessions", *REPLAYED_PATHS)
+RECORD_PORT = 8001  # the default port: beside `serve` (8000) and `replay` (8002)
 REST_TIMEOUT = 120.0  # seconds for an upstream REST answer
 CLOSE_GRACE = 5.0  # seconds the other direction gets to finish once one side has closed
 BROWSER_KEY_PREFIX = "openai-insecure-api-key."  # a browser client's key, offered as a subprotocol
@@ -59,40 +66,14 @@ _NOT_FORWARDED = frozenset({"host", "content-length", "connection", "keep-alive"
 _NOT_RETURNED = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive",
                            "date", "server"})
 _EPHEMERAL_IN_TEXT = re.compile(r"\bek_[A-Za-z0-9_]{8,}")
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """Where the recorder relays to: a WebSocket base and the HTTP base derived from it."""
-
-    websocket_base: str  # e.g. wss://api.openai.com/v1
-    http_base: str  # e.g. https://api.openai.com/v1
-    host: str  # host[:port] only (never credentials): named in each cassette's `source`
-
-    @classmethod
-    def parse(cls, url: str) -> Upstream:
-        parts = urlsplit(url)
-        websocket = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}.get(parts.scheme.lower())
-        if websocket is None or not parts.hostname:
-            raise ValueError(f"the upstream must be a ws://, wss://, http:// or https:// URL, not {url!r}")
-        netloc = parts.netloc.rpartition("@")[2]
-        path = parts.path.rstrip("/") or "/v1"  # a bare host means the API's /v1
-        http = "http" if websocket == "ws" else "https"
-        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        return cls(f"{websocket}://{netloc}{path}", f"{http}://{netloc}{path}", host)
-
-    def websocket_url(self, path: str, query: str) -> str:
-        return self.websocket_base + path.removeprefix("/v1") + (f"?{query}" if query else "")
-
-    def http_url(self, path: str, query: str) -> str:
-        return self.http_base + path.removeprefix("/v1") + (f"?{query}" if query else "")
+logger = logging.getLogger("realtime_mock.record")
 
 
 class Recorder:
     """What the recorder app knows: the upstream, where cassettes go, the key to use instead of the app's."""
 
     def __init__(self, upstream: str, out_dir: Path, api_key: str | None) -> None:
-        self.upstream = Upstream.parse(upstream)
+        self.upstream = urls.parse(upstream)
         self.out_dir = out_dir
         self.api_key = api_key
         self._counter = itertools.count(1)
@@ -116,7 +97,7 @@ class Recorder:
 
 
 def create_recorder_app(upstream: str, out_dir: Path, api_key: str | None) -> Starlette:
-    """The recording proxy; ValueError if `upstream` is not a ws(s)/http(s) URL."""
+    """The recording proxy; urls.UrlError (a ValueError) if `upstream` is not a URL it can use."""
     recorder = Recorder(upstream, out_dir, api_key)
     app = Starlette(routes=[
         *(WebSocketRoute(path, _relay_websocket) for path in WEBSOCKET_PATHS),
@@ -256,11 +237,29 @@ async def _deny(websocket: WebSocket, status: int, body: bytes, content_type: st
 
 
 def _gateway_error(recorder: Recorder, exc: Exception) -> bytes:
-    # Not str(exc): it may quote the URL, whose query could hold a key.
-    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-    message = f"realtime-mock record: could not reach the upstream {recorder.upstream.host}: {detail}"
+    """The 502 body for an upstream that could not be reached, which is also logged: where, and why."""
+    message = (f"realtime-mock record: could not reach the upstream {recorder.upstream.host} "
+               f"({recorder.upstream.websocket}): {_unreachable_because(exc)}")
+    logger.warning("%s; the app got HTTP 502", message)
     return json.dumps({"error": {"message": message, "type": "realtime_mock_record_error", "param": None,
                                  "code": "upstream_unreachable"}}).encode()
+
+
+def _unreachable_because(exc: BaseException) -> str:
+    """Why a connection failed: the OS error under it (the HTTP and WebSocket clients wrap it), in the OS's words."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # the chain of causes is short; bounded all the same
+        if cause is None or isinstance(cause, OSError):
+            break
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, socket.gaierror):
+        return f"cannot resolve the host name ({cause.strerror})"
+    if isinstance(cause, OSError) and cause.errno:
+        return f"{os.strerror(cause.errno)} ({errno.errorcode.get(cause.errno, cause.errno)})"
+    if isinstance(cause, TimeoutError):
+        return "timed out"
+    found = cause if cause is not None else exc
+    return f"{type(found).__name__}: {redact.text(str(found))}"  # redacted: it may quote the URL and its query
 
 
 # --- REST -------------------------------------------------------------------------------------------------
@@ -302,48 +301,75 @@ def _upstream_rest_headers(recorder: Recorder, given: Sequence[tuple[str, str]])
 
 
 def _recorded_body(raw: bytes, content_type: str | None) -> Any:
-    """A body as the cassette keeps it: JSON when it says so, else text, else its length."""
+    """A body as the cassette keeps it: JSON when it says so, else text; multipart uploads as their fields and
+    file digests, other binary bodies (audio) as base64 (conformance/rest_replay.py)."""
     if not raw:
         return None
+    kept = kept_body(raw, content_type)
+    if kept is not None:
+        return kept
     if "json" in (content_type or "").lower():
         with contextlib.suppress(ValueError):
             return json.loads(raw)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return {"binary_body_bytes": len(raw)}
+    text = raw.decode("utf-8")  # kept_body took what is not UTF-8
     return _EPHEMERAL_IN_TEXT.sub("ek_redacted", text)
 
 
 # --- the command ------------------------------------------------------------------------------------------
+
+class _WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, for which an HTTP answer instead of the upgrade (a denial response)
+    also completes the handshake: uvicorn 0.54 logs "ASGI callable returned without completing handshake" after
+    one, which hid the recorder's own line about an unreachable upstream."""
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
+            self.handshake_complete = True
+
 
 def app_config(app: Starlette, *, host: str = "127.0.0.1", port: int = 8000,
                log_level: str = "info") -> uvicorn.Config:
     """uvicorn settings for an app of realtime-mock's own (as `runner.uvicorn_config`, for any app)."""
     redact.install_logging()
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off", http="httptools",
-                          ws="websockets-sansio", ws_max_size=MAX_FRAME_BYTES, proxy_headers=False)
+                          ws=_WebSocketProtocol, ws_max_size=MAX_FRAME_BYTES, proxy_headers=False)
 
 
 def add_record_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upstream", required=True,
-                        help="the server to record, as a WebSocket base URL (wss://api.openai.com/v1, "
-                        "ws://127.0.0.1:8000/v1); REST calls go to its http(s) twin")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the cassettes (one per connection)")
-    parser.add_argument("--api-key", help="send the upstream this key instead of the app's (never recorded)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+                        help="the server to record, as a base URL the SDKs take (wss://api.openai.com/v1, "
+                        "https://api.openai.com/v1, ws://127.0.0.1:8000/v1; /realtime after it is fine); REST calls "
+                        "go to its http(s) twin. Required, no default")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for the cassettes (one per connection). Required, no default")
+    parser.add_argument("--api-key", help="send the upstream this key instead of the app's (never recorded; "
+                        "default: the app's own key)")
+    add_listen_arguments(parser, RECORD_PORT)
+
+
+def add_listen_arguments(parser: argparse.ArgumentParser, port: int) -> None:
+    """--host, --port and --log-level of a command that serves (record and replay; serve has its own)."""
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=port,
+                        help=f"the port to listen on (default: {port}; serve uses 8000, record 8001, replay 8002, "
+                             "so that they run side by side)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                        help="uvicorn's log level (default: info)")
 
 
 def record_command(args: argparse.Namespace) -> int:
     try:
         app = create_recorder_app(args.upstream, args.out, args.api_key)
     except ValueError as exc:
-        print(f"realtime-mock: {exc}", file=sys.stderr)
+        print(f"realtime-mock: --upstream: {exc}", file=sys.stderr)
+        return 2
+    sock = bind_or_say_why(args.host, args.port)
+    if sock is None:
         return 2
     upstream = app.state.recorder.upstream
     print(f"realtime-mock record: point the app at http://{args.host}:{args.port}/v1; relaying to "
-          f"{upstream.websocket_base}; cassettes go to {args.out}", file=sys.stderr)
-    uvicorn.Server(app_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
+          f"{upstream.websocket}; cassettes go to {args.out}", file=sys.stderr)
+    server = uvicorn.Server(app_config(app, host=args.host, port=args.port, log_level=args.log_level))
+    serve_until_stopped(lambda: server.run(sockets=[sock]))
     return 0

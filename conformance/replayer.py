@@ -11,7 +11,9 @@ they are used again from the start). The app gets the recorded server frames ver
   consistently): the server frames recorded after that one, up to the next recorded client frame. So an
   app may send frames in another order than recorded, as long as each finds its counterpart;
 - for a frame the cassette has no counterpart for, an `error` event (`cassette_mismatch`, naming the
-  frame types it expected); the connection stays open, and a report line says what differed.
+  frame types it expected and the first field that differs), a report line saying the same, and the end of
+  the replay: the connection closes (1008), since what was recorded after may answer another question. With
+  `--continue-after-mismatch` the connection stays open and later frames that match are answered.
 
 A cassette of a refused upgrade (no frames, a GET leg with an HTTP error) refuses the upgrade the same way.
 Frames go out as fast as the app reads them: recorded timings are not reproduced.
@@ -35,10 +37,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from conformance.cassette import Cassette, HttpLeg, client_frame, find, read
 from conformance.normalize import is_id_key
-from conformance.recorder import WEBSOCKET_PATHS, app_config
+from conformance.recorder import WEBSOCKET_PATHS, add_listen_arguments, app_config
+from conformance.rest_replay import REPLAYED_PATHS, RestLegs
 from mockserver.protocol.ids import IdSource
+from mockserver.runner import bind_or_say_why, serve_until_stopped
 
 Report = Callable[[str], None]
+REPLAY_PORT = 8002  # the default port: beside `serve` (8000) and `record` (8001)
+MISMATCH_CLOSE = 1008  # the close code after a cassette_mismatch (policy violation: the app left the script)
 MATCHED_QUERY = ("model", "intent")  # what must agree between a connection and its cassette
 EXPECTED_SHOWN = 3  # how many of the next unconsumed client frames an error names
 VALUE_SHOWN = 80  # characters of a value shown in a report line
@@ -106,17 +112,20 @@ class Replay:
     def left(self) -> list[dict[str, Any]]:
         return [self.recorded[index] for index in self._unconsumed()]
 
-    def mismatch(self, event: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        """The `error` event for a client frame the cassette did not see, and a report line saying why."""
+    def mismatch(self, event: dict[str, Any], *, stops: bool = False) -> tuple[dict[str, Any], str]:
+        """The `error` event for a client frame the cassette did not see, and a report line saying why (both
+        name the first field that differs); `stops`: the error says the replay answers nothing more."""
         kind, name = _kind(event), self.cassette.name
         expected = ", ".join(self.expected()) or "nothing, every recorded client frame was consumed"
+        closest = self._closest(event)
         event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        then = " The replay stops here (replay --continue-after-mismatch goes on)." if stops else ""
         error = {"type": "invalid_request_error", "code": "cassette_mismatch", "param": None, "event_id": event_id,
                  "message": f"realtime-mock replay: the cassette {name} has no client frame like this {kind} "
-                            f"(expected one of: {expected})."}
+                            f"(expected one of: {expected}); {closest}.{then}"}
         sent = f"a {kind}" + (f" (event_id {event_id})" if event_id else "")
         line = f"realtime-mock replay: cassette {name}: the app sent {sent} that the cassette has no counterpart " \
-               f"for; {self._closest(event)}; expected next: {expected}"
+               f"for; {closest}; expected next: {expected}"
         return {"type": "error", "event_id": self._event_ids.event(), "error": error}, line
 
     def _unconsumed(self) -> list[int]:
@@ -222,11 +231,14 @@ def _shown(value: Any) -> str:
 class Library:
     """The cassettes of a replay server, which of them were used, and what went wrong."""
 
-    def __init__(self, loaded: list[Cassette], report: Report | None) -> None:
+    def __init__(self, loaded: list[Cassette], report: Report | None, *, continue_after_mismatch: bool = False) -> None:
         self.cassettes = loaded
         self.used: set[int] = set()
         self.mismatches: list[str] = []
         self._report = report
+        # After a frame it has no counterpart for, a session's recorded answers may no longer fit what the app
+        # asked: by default the replay stops there (error, then close), so a wrong answer is never silent.
+        self.continue_after_mismatch = continue_after_mismatch
 
     def pick(self, endpoint: str, query: dict[str, str]) -> Cassette:
         if len(self.used) == len(self.cassettes):
@@ -256,8 +268,10 @@ class Library:
         return cassette.endpoint == endpoint and all(cassette.query.get(k) == query.get(k) for k in MATCHED_QUERY)
 
 
-def create_replay_app(cassettes: list[Path], report: Report | None = None) -> Starlette:
-    """A server replaying these cassettes (WebSocket sessions; cassettes of REST calls are left out).
+def create_replay_app(cassettes: list[Path], report: Report | None = None, *,
+                      continue_after_mismatch: bool = False) -> Starlette:
+    """A server replaying these cassettes: WebSocket sessions, and the REST calls of request-based audio
+    (conformance/rest_replay.py); cassettes of other REST calls are left out.
 
     `report` is called with a line for each client frame the cassettes have no counterpart for (those
     lines are also kept in `app.state.mismatches`), and with notes: a connection that got a cassette
@@ -265,6 +279,7 @@ def create_replay_app(cassettes: list[Path], report: Report | None = None) -> St
     ValueError when a file cannot be read or none is a WebSocket session.
     """
     loaded: list[Cassette] = []
+    rest: list[Cassette] = []
     for path in cassettes:
         try:
             cassette = read(path)
@@ -272,10 +287,14 @@ def create_replay_app(cassettes: list[Path], report: Report | None = None) -> St
             raise ValueError(f"{path}: cannot replay it: {exc}") from exc
         if cassette.endpoint in WEBSOCKET_PATHS:
             loaded.append(cassette)
-    if not loaded:
-        raise ValueError("none of the cassettes given is a WebSocket session (REST calls are not replayed)")
-    library = Library(loaded, report)
-    app = Starlette(routes=[WebSocketRoute(path, _replay_websocket) for path in WEBSOCKET_PATHS])
+        elif cassette.endpoint in REPLAYED_PATHS:
+            rest.append(cassette)
+    if not loaded and not rest:
+        raise ValueError("none of the cassettes given is a WebSocket session or an audio REST call (other REST "
+                         "calls are not replayed)")
+    library = Library(loaded, report, continue_after_mismatch=continue_after_mismatch)
+    legs = RestLegs(rest, library.mismatch)
+    app = Starlette(routes=[*(WebSocketRoute(path, _replay_websocket) for path in WEBSOCKET_PATHS), *legs.routes()])
     app.state.replay = library
     app.state.mismatches = library.mismatches
     return app
@@ -301,9 +320,13 @@ async def _replay_websocket(websocket: WebSocket) -> None:
             event = client_frame(text if text is not None else message.get("bytes") or b"")
             answer = replay.receive(event)
             if answer is None:
-                error, line = replay.mismatch(event)
+                stops = not library.continue_after_mismatch
+                error, line = replay.mismatch(event, stops=stops)
                 library.mismatch(line)
                 await websocket.send_text(_dumps(error))
+                if stops:
+                    await websocket.close(MISMATCH_CLOSE, "realtime-mock replay: cassette_mismatch")
+                    return
             else:
                 await _send(websocket, answer)
     except (WebSocketDisconnect, RuntimeError, OSError):
@@ -348,9 +371,12 @@ async def _deny(websocket: WebSocket, leg: HttpLeg) -> None:
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cassettes", nargs="+", type=Path, metavar="CASSETTE",
                         help="cassette files (*.cassette.jsonl, or *.yaml recordings), or folders of them")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--continue-after-mismatch", action="store_true",
+                        help="after a client frame the cassette has no counterpart for, answer the next frames "
+                             "that match (default: off; the replay sends the cassette_mismatch error and closes "
+                             f"the connection with {MISMATCH_CLOSE}, so an app cannot go on with answers recorded "
+                             "for other questions)")
+    add_listen_arguments(parser, REPLAY_PORT)
 
 
 def replay_command(args: argparse.Namespace) -> int:
@@ -368,13 +394,17 @@ def replay_command(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        app = create_replay_app(paths, report)
+        app = create_replay_app(paths, report, continue_after_mismatch=args.continue_after_mismatch)
     except ValueError as exc:
         print(f"realtime-mock: {exc}", file=sys.stderr)
         return 2
+    sock = bind_or_say_why(args.host, args.port)
+    if sock is None:
+        return 2
     count = len(app.state.replay.cassettes)
     print(f"realtime-mock replay: {count} session(s) on ws://{args.host}:{args.port}/v1", file=sys.stderr)
-    uvicorn.Server(app_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
+    server = uvicorn.Server(app_config(app, host=args.host, port=args.port, log_level=args.log_level))
+    serve_until_stopped(lambda: server.run(sockets=[sock]))
     mismatches: list[str] = app.state.mismatches
     if mismatches:
         print(f"realtime-mock replay: {len(mismatches)} client frame(s) had no counterpart in the cassettes",

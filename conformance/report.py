@@ -1,13 +1,15 @@
 """Show a conformance run: a progress bar while cassettes run, then the report as a terminal table,
 Markdown, JSON or JUnit XML (one testcase per cassette; unexplained findings are its failure).
 
-Everything is plain text: the progress bar redraws its line with `\\r` only when its stream is a TTY,
-otherwise it prints one line per finished cassette.
+Everything is plain text: the progress bar redraws its line with `\\r` only when its stream is a TTY;
+otherwise it prints a line when a cassette starts, one every few seconds while it runs (frames sent, events
+received) and one when it ends.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from typing import Any, TextIO
@@ -19,22 +21,33 @@ FORMATS = ("table", "markdown", "json", "junit")
 
 
 class ProgressBar:
-    """A `suite.Progress` callback."""
+    """A `suite.Progress`: a line per cassette as it starts, runs and ends."""
 
-    def __init__(self, stream: TextIO, width: int = 20) -> None:
+    def __init__(self, stream: TextIO, width: int = 20, every: float | None = None) -> None:
         self.stream = stream
         self.width = width
         self.tty = stream.isatty()
+        self.every = every if every is not None else (0.2 if self.tty else 5.0)  # seconds between two ticks shown
         self._drawn = 0
+        self._head = ""
+        self._shown = 0.0
 
     def __call__(self, done: int, total: int, name: str, result: CassetteResult | None) -> None:
         filled = self.width * done // total if total else self.width
         head = f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{total}"
         if result is None:
-            if self.tty:
-                self._draw(f"{head} {name} ...", end="")
+            self._head, self._shown = f"{head} {name}", time.monotonic()
+            self._draw(f"{self._head} ...", end="" if self.tty else "\n")
             return
         self._draw(f"{head} {name}: {summary(result)}", end="\n")
+
+    def tick(self, sent: int, frames: int, received: int) -> None:
+        """A frame went out or an event came in: shown at most every `every` seconds."""
+        if time.monotonic() - self._shown < self.every:
+            return
+        self._shown = time.monotonic()
+        self._draw(f"{self._head}: {sent}/{frames} client frames sent, {received} events received",
+                   end="" if self.tty else "\n")
 
     def _draw(self, text: str, end: str) -> None:
         if self.tty:
@@ -48,8 +61,8 @@ class ProgressBar:
 def summary(result: CassetteResult) -> str:
     if not result.ran:
         return result.status
-    return (f"{result.status} ({len(result.unexplained)} unexplained, {len(result.allowed)} allowed, "
-            f"{len(result.replay.events)} events, {result.seconds:.1f} s)")
+    return (f"{result.status} ({result.coverage} events received/recorded, {len(result.unexplained)} unexplained, "
+            f"{len(result.allowed)} allowed, {result.seconds:.1f} s)")
 
 
 def totals(suite: SuiteResult) -> dict[str, int]:
@@ -86,10 +99,10 @@ def _reasons(results: list[CassetteResult]) -> Counter[tuple[str, str]]:
 
 def table(suite: SuiteResult) -> str:
     lines = [f"realtime-mock conformance: target {suite.target}, allowlist {suite.allowlist}", ""]
-    rows = [["cassette", "status", "unexplained", "allowed", "events", "seconds"]]
+    rows = [["cassette", "status", "unexplained", "allowed", "events received/recorded", "seconds"]]
     for r in suite.results:
         rows.append([r.name, r.status if r.ran else r.status.split(":")[0], str(len(r.unexplained)),
-                     str(len(r.allowed)), str(len(r.replay.events)), f"{r.seconds:.1f}"])
+                     str(len(r.allowed)), r.coverage, f"{r.seconds:.1f}"])
     lines += _columns(rows)
     for r in suite.results:
         if not r.ran:
@@ -128,10 +141,11 @@ def _cell(value: Any) -> str:
 def markdown(suite: SuiteResult) -> str:
     lines = ["# realtime-mock conformance", "", f"Target: `{suite.target}`; allowlist: `{suite.allowlist}`.", "",
              _totals_line(suite) + ".", "",
-             "| cassette | status | unexplained | allowed | events received | seconds |", "|---|---|---|---|---|---|"]
+             "| cassette | status | unexplained | allowed | events received/recorded | seconds |",
+             "|---|---|---|---|---|---|"]
     for r in suite.results:
         lines.append(f"| {_cell(r.name)} | {_cell(r.status)} | {len(r.unexplained)} | {len(r.allowed)} | "
-                     f"{len(r.replay.events)} | {r.seconds:.1f} |")
+                     f"{r.coverage} | {r.seconds:.1f} |")
     unexplained = [(r, f) for r in suite.results for f in r.unexplained]
     if unexplained:
         lines += ["", "## Unexplained findings", "",
@@ -156,7 +170,8 @@ def as_dict(suite: SuiteResult) -> dict[str, Any]:
     return {
         "target": suite.target, "allowlist": suite.allowlist, "ok": suite.ok, "totals": totals(suite),
         "cassettes": [{"name": r.name, "path": r.path, "status": r.status, "seconds": round(r.seconds, 3),
-                       "events_received": len(r.replay.events), "frames_sent": len(r.replay.sent),
+                       "events_received": len(r.replay.events), "events_recorded": r.recorded_events,
+                       "frames_sent": len(r.replay.sent),
                        "close_code": r.replay.close_code, "close_reason": r.replay.close_reason,
                        "notes": r.replay.notes, "findings": [f.as_dict() for f in r.findings]}
                       for r in suite.results],

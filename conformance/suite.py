@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -21,7 +22,7 @@ from conformance.cassette import Cassette
 from conformance.classify import classify
 from conformance.compare import compare, schema_findings
 from conformance.findings import Finding
-from conformance.target import MOCK, Replay, ReplayOptions, run
+from conformance.target import MOCK, Replay, ReplayOptions, Tick, run
 from mockserver.protocol.faults import Fault
 from mockserver.protocol.responder import Responder
 
@@ -34,6 +35,7 @@ class CassetteResult:
     replay: Replay = field(default_factory=Replay)
     path: str = ""
     seconds: float = 0.0
+    recorded_events: int = 0  # server events in the cassette: what the target's events are compared with
 
     @property
     def unexplained(self) -> list[Finding]:
@@ -46,6 +48,12 @@ class CassetteResult:
     @property
     def ran(self) -> bool:
         return self.status in ("passed", "failed")
+
+    @property
+    def coverage(self) -> str:
+        """How much of the recording the run compared: events received of those recorded (a replay cut short
+        passes with few findings, which is not a full pass)."""
+        return f"{len(self.replay.events)}/{self.recorded_events}"
 
 
 @dataclass
@@ -65,7 +73,12 @@ class SuiteResult:
         return all(r.status == "passed" or r.status.startswith("skipped") for r in self.results)
 
 
-Progress = Callable[[int, int, str, CassetteResult | None], None]  # (done, total, cassette name, its result)
+class Progress(Protocol):
+    """Told of each cassette as it starts (result None) and ends, and of each frame and event in between."""
+
+    def __call__(self, done: int, total: int, name: str, result: CassetteResult | None) -> None: ...
+
+    def tick(self, sent: int, frames: int, received: int) -> None: ...
 
 
 def findings_for(cassette: Cassette, replay: Replay, *, target_is_mock: bool) -> list[Finding]:
@@ -79,17 +92,18 @@ def findings_for(cassette: Cassette, replay: Replay, *, target_is_mock: bool) ->
 
 def check(cassette: Cassette, target: str, *, api_key: str | None = None, options: ReplayOptions | None = None,
           allowlist: Allowlist | None = None, faults: Iterable[Fault] = (),
-          responder: Callable[[], Responder] | None = None) -> CassetteResult:
+          responder: Callable[[], Responder] | None = None, tick: Tick | None = None) -> CassetteResult:
     """Replay one cassette against `target` (`mock` or a URL) and judge what came back."""
     started = time.monotonic()
-    replay = run(cassette, target, api_key=api_key, options=options, faults=faults, responder=responder)
+    replay = run(cassette, target, api_key=api_key, options=options, faults=faults, responder=responder, tick=tick)
     path = str(cassette.path) if cassette.path else ""
+    recorded = len(cassette.server_events())
     if replay.status != "ok":
-        return CassetteResult(cassette.name, replay.status, [], replay, path, time.monotonic() - started)
+        return CassetteResult(cassette.name, replay.status, [], replay, path, time.monotonic() - started, recorded)
     findings = findings_for(cassette, replay, target_is_mock=target == MOCK)
     (allowlist or Allowlist()).apply(findings)
     status = "failed" if any(f.unexplained for f in findings) else "passed"
-    return CassetteResult(cassette.name, status, findings, replay, path, time.monotonic() - started)
+    return CassetteResult(cassette.name, status, findings, replay, path, time.monotonic() - started, recorded)
 
 
 def run_suite(paths: Iterable[Path], target: str, *, api_key: str | None = None,
@@ -108,7 +122,8 @@ def run_suite(paths: Iterable[Path], target: str, *, api_key: str | None = None,
         except (OSError, ValueError, yaml.YAMLError) as exc:
             result = CassetteResult(name, f"error: cannot read the cassette: {exc}", path=str(path))
         else:
-            result = check(cassette, target, api_key=api_key, options=options, allowlist=allowlist)
+            result = check(cassette, target, api_key=api_key, options=options, allowlist=allowlist,
+                           tick=progress.tick if progress is not None else None)
         suite.results.append(result)
         if progress is not None:
             progress(done + 1, len(files), result.name, result)

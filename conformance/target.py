@@ -14,9 +14,10 @@ it. After the last frame the replay waits for every recorded structural event an
 `settle` seconds more for trailing ones.
 
 Targets: `mock` starts an in-process mock (`start_in_thread`) whose model is the cassette's script
-(script.py), replays, and stops it; a `ws://` or `wss://` URL (the live API is
-`wss://api.openai.com/v1/realtime`) needs an API key, sent as `Authorization: Bearer <key>`; without one
-the run is skipped. A connection that cannot be opened is the run's result, not a crash.
+(script.py), replays, and stops it; a URL (a base URL as the SDKs take it, conformance/urls.py: the live API
+is `wss://api.openai.com/v1`, and each cassette's endpoint is dialled under it) needs an API key, sent as
+`Authorization: Bearer <key>`; without one the run is skipped. A connection that cannot be opened is the
+run's result, not a crash.
 """
 
 from __future__ import annotations
@@ -29,19 +30,19 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from conformance import script
+from conformance import script, urls
 from conformance.cassette import Cassette
 from conformance.normalize import id_kind, is_id_key
 from mockserver.protocol.faults import Fault
 from mockserver.protocol.responder import Responder
 
 MOCK = "mock"
-LIVE_URL = "wss://api.openai.com/v1/realtime"
+LIVE_URL = "wss://api.openai.com/v1"
 NO_KEY = "skipped: --target URL needs --api-key or OPENAI_API_KEY"
 MOCK_KEY = "sk-conformance"
 MAX_FRAME_BYTES = 64 * 1024 * 1024
@@ -73,6 +74,9 @@ class Replay:
     notes: list[str] = field(default_factory=list)  # waits that gave up, the overall timeout
     url: str = ""
     seconds: float = 0.0
+
+
+Tick = Callable[[int, int, int], None]  # (client frames sent, client frames recorded, events received): progress
 
 
 @dataclass
@@ -125,18 +129,19 @@ def rename(value: Any, ids: dict[str, str]) -> Any:
 
 
 def target_url(target: str, cassette: Cassette) -> str:
-    """The URL to dial: the target's, with the cassette's query (`model=...`) when the target has none."""
-    parts = urlsplit(target)
-    if parts.query or not cassette.query:
-        return target
-    return urlunsplit(parts._replace(query=urlencode(cassette.query)))
+    """The URL to dial: the cassette's endpoint under the target's base URL (urls.py), with the target's query,
+    else the cassette's (`model=...`)."""
+    base = urls.parse(target)
+    return base.websocket_url(cassette.endpoint, base.query or urlencode(cassette.query))
 
 
 class _Session:
-    def __init__(self, cassette: Cassette, options: ReplayOptions, wait_limit: float) -> None:
+    def __init__(self, cassette: Cassette, options: ReplayOptions, wait_limit: float, tick: Tick | None = None) -> None:
         self.cassette = cassette
         self.options = options
         self.wait_limit = wait_limit
+        self.tick = tick
+        self.frames = sum(frame.direction == "client" for frame in cassette.frames)
         self.result = Replay()
         self.ids: dict[str, str] = {}
         self.counts: Counter[str] = Counter()
@@ -170,6 +175,7 @@ class _Session:
         if not isinstance(event, dict):
             event = {"type": "<not an event>", "unparsed_text": message if isinstance(message, str) else repr(message)}
         self.result.events.append(event)
+        self.ticked()
         event_type = str(event.get("type"))
         if structural(event_type):
             self.counts[event_type] += 1
@@ -177,6 +183,10 @@ class _Session:
             if self.counts[event_type] <= len(recorded):
                 map_ids(recorded[self.counts[event_type] - 1], event, self.ids)
         self.arrived.set()
+
+    def ticked(self) -> None:
+        if self.tick is not None:
+            self.tick(len(self.result.sent), self.frames, len(self.result.events))
 
     def missing(self, needed: Counter[str]) -> list[str]:
         return [f"{n - self.counts[t]} x {t}" for t, n in needed.items() if self.counts[t] < n]
@@ -221,6 +231,7 @@ class _Session:
                 self.result.notes.append(f"the connection closed while sending client frame #{step.index}")
                 return
             self.result.sent.append(frame)
+            self.ticked()
         missing = await self.wait_for(everything)
         if missing and not self.closed:
             self.result.notes.append(f"gave up waiting for {', '.join(missing)} after the last client frame")
@@ -237,10 +248,10 @@ def _wire(frame: dict[str, Any]) -> str | bytes:
 
 
 async def replay(cassette: Cassette, url: str, api_key: str, options: ReplayOptions | None = None,
-                 wait_limit: float = 10.0) -> Replay:
-    """Replay against `url` (the full URL, query included)."""
+                 wait_limit: float = 10.0, tick: Tick | None = None) -> Replay:
+    """Replay against `url` (the full URL, query included); `tick` hears of every frame sent and event received."""
     options = options or ReplayOptions()
-    session = _Session(cassette, options, wait_limit)
+    session = _Session(cassette, options, wait_limit, tick)
     session.result.url = url
     started = time.monotonic()
     try:
@@ -267,18 +278,20 @@ async def replay(cassette: Cassette, url: str, api_key: str, options: ReplayOpti
 
 
 def run(cassette: Cassette, target: str, *, api_key: str | None = None, options: ReplayOptions | None = None,
-        faults: Iterable[Fault] = (), responder: Callable[[], Responder] | None = None) -> Replay:
+        faults: Iterable[Fault] = (), responder: Callable[[], Responder] | None = None,
+        tick: Tick | None = None) -> Replay:
     """Replay one cassette against `mock` (an in-process mock, with optional faults and model) or a URL."""
     options = options or ReplayOptions()
     if target == MOCK:
-        return run_mock(cassette, options, faults=faults, responder=responder)
+        return run_mock(cassette, options, faults=faults, responder=responder, tick=tick)
     if not api_key:
         return Replay(status=NO_KEY, url=target)
-    return asyncio.run(replay(cassette, target_url(target, cassette), api_key, options, options.wait_limit(target)))
+    return asyncio.run(replay(cassette, target_url(target, cassette), api_key, options, options.wait_limit(target),
+                              tick))
 
 
 def run_mock(cassette: Cassette, options: ReplayOptions, *, faults: Iterable[Fault] = (),
-             responder: Callable[[], Responder] | None = None) -> Replay:
+             responder: Callable[[], Responder] | None = None, tick: Tick | None = None) -> Replay:
     from mockserver.runner import start_in_thread
     from mockserver.state import ServerState
 
@@ -289,6 +302,6 @@ def run_mock(cassette: Cassette, options: ReplayOptions, *, faults: Iterable[Fau
     try:
         url = f"ws://{server.host}:{server.port}{cassette.endpoint}"
         url += f"?{urlencode(cassette.query)}" if cassette.query else ""
-        return asyncio.run(replay(cassette, url, MOCK_KEY, options, options.wait_limit(MOCK)))
+        return asyncio.run(replay(cassette, url, MOCK_KEY, options, options.wait_limit(MOCK), tick))
     finally:
         server.stop()

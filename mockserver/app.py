@@ -9,8 +9,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.websockets import WebSocket
 
-from mockserver import control
-from mockserver.rest import beta_sessions, bodies, client_secrets
+from mockserver import control, sip_admin
+from mockserver.rest import beta_sessions, bodies, calls, chat, client_secrets, speech, transcriptions, translations
 from mockserver.state import ServerState
 from mockserver.transports.upgrade import Opening, Upgrade
 from mockserver.transports.websocket import Opener, asgi_endpoint, open_realtime, open_translation
@@ -28,8 +28,11 @@ class MockApp:
                                               "/v1/realtime/translations": open_translation}
         self.routes = Starlette(routes=[
             *control.ROUTES,
+            *sip_admin.ROUTES,  # /_mock/calls, /_mock/webhook, /_mock/sip/calls (simulated SIP callers)
             *client_secrets.ROUTES,
+            *calls.ROUTES,
             *beta_sessions.ROUTES,  # beta REST: 404 unless ServerConfig.beta == "shim"
+            *speech.ROUTES, *transcriptions.ROUTES, *translations.ROUTES, *chat.ROUTES,  # request-based audio
         ], exception_handlers={HTTPException: bodies.http_error})  # unknown paths and methods: live's envelope
         self.routes.state.mock = state
 

@@ -13,6 +13,7 @@ parameter (default `default`), so parallel tests on one server keep apart.
 | `GET /_mock/sessions/{id}/journal` | every frame of a session (`?direction=client|server`, `?type=`) |
 | `POST /_mock/sessions/{id}/events` | send a server event into a live session |
 | `GET/POST/DELETE /_mock/faults`, `DELETE /_mock/faults/{id}` | list, add (one or a list), remove faults |
+| `GET /_mock/requests` | the scope's REST requests (`/v1/audio/*`, chat), oldest first (`?path=`, `?model=`) |
 
 Who may call it (every route but health; a refusal is 403 `admin_forbidden`):
 
@@ -313,6 +314,12 @@ async def fault(request: Request, state: ServerState, scope: Scope) -> Response:
     return JsonBody({"scope": scope.name, "faults": [f.as_dict() for f in scope.faults]})
 
 
+@admin
+async def requests(request: Request, state: ServerState, scope: Scope) -> Response:
+    found = scope.rest.list(request.query_params.get("path"), request.query_params.get("model"))
+    return JsonBody({"scope": scope.name, "requests": found})
+
+
 # -- scenarios from a body or a file (on a worker thread) --------------------------------------------------
 
 def _scenario_folders(state: ServerState) -> tuple[Path, ...]:
@@ -391,4 +398,5 @@ ROUTES = [
     Route("/_mock/sessions/{session_id}/events", inject, methods=["POST"]),
     Route("/_mock/faults", faults, methods=["GET", "POST", "DELETE"]),
     Route("/_mock/faults/{fault_id}", fault, methods=["DELETE"]),
+    Route("/_mock/requests", requests, methods=["GET"]),
 ]

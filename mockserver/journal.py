@@ -50,6 +50,7 @@ class Journal:
     close_code: int | None = None
     kind: str = "realtime"  # the session type: realtime, transcription, translation
     safety_identifier: str | None = None  # `OpenAI-Safety-Identifier` of the handshake (or of its client secret)
+    call_id: str | None = None  # the WebRTC or SIP call the session belongs to
     dropped: int = 0  # entries let go to stay within the bounds
     # The frames sent (or received) at one time, as UTF-8 JSON, oldest first; older ones maybe compressed.
     _batches: deque[Batch | _Segment] = field(default_factory=deque)
@@ -126,7 +127,7 @@ class Journal:
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.session_id, "type": self.kind, "model": self.model, "scope": self.scope,
-                "safety_identifier": self.safety_identifier, "started": self.started,
+                "safety_identifier": self.safety_identifier, "call_id": self.call_id, "started": self.started,
                 "closed": self.closed, "close_code": self.close_code, "entries": self._count,
                 "dropped": self.dropped}
 

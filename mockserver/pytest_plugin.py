@@ -17,6 +17,7 @@ suites nothing.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ import pytest
 
 if TYPE_CHECKING:
     from mockserver.runner import RunningServer
+    from mockserver.sip_client import SipCallHandle
     from mockserver.state import Scope
 
 MARKER = "realtime_scenario"
@@ -46,6 +48,7 @@ class RealtimeMock:
         self.server = server
         self.scope_name = scope_name
         self._base_dir = base_dir
+        self._sip_calls: list[SipCallHandle] = []
 
     # -- where it is and how to reach it --------------------------------------------------------
 
@@ -122,6 +125,36 @@ class RealtimeMock:
     def seed(self, seed: int) -> None:
         self.scope.reseed(seed)
 
+    # -- SIP calls ------------------------------------------------------------------------------------
+
+    def sip_call(self, headers: Any = (), *, audio: bytes | None = None,
+                 codecs: tuple[str, ...] = ("PCMU", "PCMA")) -> SipCallHandle:
+        """Place a simulated incoming SIP call in this test's scope (a real UAC over UDP on loopback, through
+        the mock's SIP endpoint and this scope's webhook); returns once it rings. `headers` (a dict or
+        (name, value) pairs) go in the INVITE; `audio` (PCM16 24 kHz) plays once the call is answered. The
+        call's `call_id` is the one the webhook names (accept it with the SDK); it can `speak(pcm)`,
+        `dtmf(digits)`, `heard()`, `hangup()`, and `wait(state)` / `await until(state)`."""
+        from mockserver.sip_admin import place_call
+        from mockserver.sip_client import SipCallHandle
+
+        work = place_call(self.server.state, self.scope_name, headers=headers, codecs=codecs, audio=audio)
+        caller = asyncio.run_coroutine_threadsafe(work, self.server.loop).result(15)
+        handle = SipCallHandle(caller, self.server.loop)
+        self._sip_calls.append(handle)
+        return handle
+
+    def use_webhook(self, url: str, secret: str) -> None:
+        """POST this test's `realtime.call.incoming` webhooks to `url`, signed with `secret` (`whsec_...`)."""
+        from mockserver.sip import webhook
+
+        webhook.secret_key(secret)  # ValueError when it is not a usable secret
+        self.scope.webhook = (url, secret)
+
+    def calls(self) -> list[dict[str, Any]]:
+        """This test's live calls (WebRTC and SIP, pending and active), as `GET /_mock/calls` lists them."""
+        return [{"call_id": leg.call.call_id, "kind": leg.call.kind, "state": leg.call.state}
+                for leg in list(self.server.state.calls.values()) if leg.call.scope == self.scope_name]
+
     # -- what happened --------------------------------------------------------------------------
 
     def sessions(self) -> list[dict[str, Any]]:
@@ -135,6 +168,11 @@ class RealtimeMock:
         journal = journals[session_id] if session_id else journals[next(reversed(journals))]
         return journal.entries
 
+    def requests(self, path: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
+        """This test's REST requests (`/v1/audio/*`, `/v1/chat/completions`), oldest first: method, path, model,
+        status, and the bodies summarised without audio (see mockserver/rest/requests_journal.py)."""
+        return self.scope.rest.list(path, model)
+
     def client_events(self, event_type: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
         return self._events("client", event_type, session_id)
 
@@ -142,12 +180,15 @@ class RealtimeMock:
         return self._events("server", event_type, session_id)
 
     def assert_sent(self, event_type: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
-        """The first client event of this type whose top-level fields include `fields`; waits up to `timeout`
-        for the server to have read it (the client's send returns before the server reads)."""
+        """The first client event of this type that has `fields`; waits up to `timeout` for the server to have
+        read it (the client's send returns before the server reads).
+
+        Dicts match as subsets, at every depth: `item={"type": "function_call_output"}` matches any such
+        item, whatever else it carries. Lists match element by element (same length); other values by `==`."""
         deadline = time.monotonic() + timeout
         while True:
             for event in self.client_events(event_type):
-                if all(event.get(k) == v for k, v in fields.items()):
+                if _has(event, fields):
                     return event
             if time.monotonic() > deadline:
                 sent = [e.get("type") for e in self.client_events()]
@@ -173,6 +214,16 @@ class RealtimeMock:
                 and (event_type is None or e["event"].get("type") == event_type)]
 
 
+def _has(value: Any, expected: Any) -> bool:
+    """Whether `value` has what `expected` names: the keys of a dict (recursively), a list element by element."""
+    if isinstance(expected, dict):
+        return isinstance(value, dict) and all(k in value and _has(value[k], v) for k, v in expected.items())
+    if isinstance(expected, list):
+        return (isinstance(value, list) and len(value) == len(expected)
+                and all(_has(v, e) for v, e in zip(value, expected, strict=True)))
+    return bool(value == expected)
+
+
 @pytest.fixture(scope="session")
 def realtime_mock_server() -> Iterator[RunningServer]:
     """The process's mock server (started on first use)."""
@@ -189,6 +240,13 @@ def realtime_mock(request: pytest.FixtureRequest, realtime_mock_server: RunningS
     mock = RealtimeMock(realtime_mock_server, f"test-{uuid.uuid4().hex[:12]}", Path(str(request.path)).parent)
     marker = request.node.get_closest_marker(MARKER)
     if marker is not None:
-        mock.load_scenario(*marker.args)
+        from mockserver.scenarios import ScenarioError
+
+        try:
+            mock.load_scenario(*marker.args)
+        except (ScenarioError, ValueError, OSError) as exc:  # the scenario's own words, not the plugin's traceback
+            pytest.fail(f"{MARKER}: {exc}", pytrace=False)
     yield mock
+    for call in mock._sip_calls:  # a call the test left up is hung up
+        call.close()
     realtime_mock_server.state.scopes.pop(mock.scope_name, None)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import gc
+import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +61,86 @@ def uvicorn_config(state: ServerState, *, host: str = "127.0.0.1", port: int = 8
     )
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A socket bound as uvicorn would bind it (uvicorn then serves on it): binding first lets a command say
+    why it cannot listen before it prints where it listens. OSError when it cannot bind."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def bind_or_say_why(host: str, port: int) -> socket.socket | None:
+    """`bind_socket` for a command (serve, record, replay): None, once it has said on stderr why it cannot listen
+    and which flag changes that (instead of uvicorn's bare `[Errno 98]`)."""
+    try:
+        return bind_socket(host, port)
+    except OSError as exc:
+        print(f"realtime-mock: cannot listen on {host}:{port}: {_why_not(exc, host, port)}", file=sys.stderr)
+        return None
+
+
+def serve_until_stopped(serve: Callable[[], object]) -> None:
+    """Run a command's server until Ctrl+C or SIGTERM, then return. uvicorn raises the signal again once it has
+    shut down, which would end the command with a traceback (Ctrl+C) or kill it (SIGTERM) before it could say
+    anything more (`replay` reports then); here both end as a KeyboardInterrupt, and that is the normal end."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _why_not(exc: OSError, host: str, port: int) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use (another process holds it); give another with --port"
+    if exc.errno == errno.EACCES:
+        return f"permission denied (port {port} needs privileges); give another with --port"
+    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return f"{host} is not an address of this machine; give another with --host"
+    return f"{exc.strerror or exc}; check --host and --port"
+
+
+async def serve(server: uvicorn.Server, state: ServerState, sockets: list[socket.socket],
+                sip_socket: socket.socket | None = None) -> None:
+    """Serve HTTP and WebSockets, and SIP when configured (on `sip_socket`, or ServerConfig.sip_port); at the
+    end hang up the live calls (their media run on this loop) and close SIP."""
+    if sip_socket is not None or state.config.sip_port is not None:
+        from mockserver.transports import sip
+
+        await sip.listen(state, sip_socket)
+    try:
+        await server.serve(sockets=sockets)
+        await state.hang_up_calls()
+    finally:
+        if state.sip is not None:
+            state.sip.close()
+
+
+def bind_udp_or_say_why(host: str, port: int) -> socket.socket | None:
+    """A UDP socket bound for the SIP endpoint (`serve --sip-port`); None, once it has said why it cannot be."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        why = _why_not(exc, host, port).replace("--port", "--sip-port").replace("--host", "--sip-host")
+        print(f"realtime-mock: cannot listen for SIP on udp {host}:{port}: {why}", file=sys.stderr)
+        return None
+    return sock
+
+
 @dataclass
 class RunningServer:
     state: ServerState
@@ -92,9 +175,7 @@ def start_in_thread(state: ServerState | None = None, *, host: str = "127.0.0.1"
 def start_app_in_thread(config_for: Callable[[int], uvicorn.Config], state: ServerState, *,
                         host: str = "127.0.0.1", port: int = 0, tls: bool = False) -> RunningServer:
     """Serve any uvicorn config (the mock, the recorder, the replayer) on a thread, on `port` or a free one."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = bind_socket(host, port)
     config = config_for(sock.getsockname()[1])
     config.load()  # builds the app and the SSL context before serving on our own socket
     server = uvicorn.Server(config)
@@ -103,7 +184,7 @@ def start_app_in_thread(config_for: Callable[[int], uvicorn.Config], state: Serv
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(server.serve(sockets=[sock]))
+            loop.run_until_complete(serve(server, state, [sock]))
         finally:
             loop.close()
 

@@ -47,6 +47,11 @@ class Body:
     module: str
     name: str
     request: bool
+    # A multipart body: these fields are uploaded files, which the mock validates as their file names (a string).
+    uploads: tuple[str, ...] = ()
+    # The SDK splits the body into a streaming and a non-streaming TypedDict (`stream: Literal[True]` or
+    # `Optional[Literal[False]]`); the schema is of their shared base with `stream: Optional[bool]`.
+    stream: bool = False
 
 
 EVENT_FAMILIES: tuple[EventFamily, ...] = (
@@ -69,6 +74,7 @@ EVENT_FAMILIES: tuple[EventFamily, ...] = (
 )
 
 _RT = "openai.types.realtime"
+_AUDIO = "openai.types.audio"
 BODIES: tuple[Body, ...] = (
     Body("rest/client_secrets.request", f"{_RT}.client_secret_create_params",
          "ClientSecretCreateParams", request=True),
@@ -92,6 +98,22 @@ BODIES: tuple[Body, ...] = (
          "TranscriptionSessionCreateParams", request=True),
     Body("rest/beta.transcription_sessions.response", "openai.types.beta.realtime.transcription_session",
          "TranscriptionSession", request=False),
+    Body("rest/audio.speech.request", f"{_AUDIO}.speech_create_params", "SpeechCreateParams", request=True),
+    Body("rest/audio.transcriptions.request", f"{_AUDIO}.transcription_create_params",
+         "TranscriptionCreateParamsBase", request=True, uploads=("file",), stream=True),
+    Body("rest/audio.transcriptions.response", f"{_AUDIO}.transcription_create_response",
+         "TranscriptionCreateResponse", request=False),
+    Body("rest/audio.transcriptions.stream_event", f"{_AUDIO}.transcription_stream_event",
+         "TranscriptionStreamEvent", request=False),
+    Body("rest/audio.translations.request", f"{_AUDIO}.translation_create_params", "TranslationCreateParams",
+         request=True, uploads=("file",)),
+    Body("rest/audio.translations.response", f"{_AUDIO}.translation_create_response",
+         "TranslationCreateResponse", request=False),
+    Body("rest/chat.completions.request", "openai.types.chat.completion_create_params",
+         "CompletionCreateParamsBase", request=True, stream=True),
+    Body("rest/chat.completions.response", "openai.types.chat.chat_completion", "ChatCompletion", request=False),
+    Body("rest/chat.completions.chunk", "openai.types.chat.chat_completion_chunk", "ChatCompletionChunk",
+         request=False),
     Body("webhooks/realtime.call.incoming", "openai.types.webhooks.realtime_call_incoming_webhook_event",
          "RealtimeCallIncomingWebhookEvent", request=False),
 )
@@ -155,6 +177,24 @@ def _schema_of(tp: Any, request: bool, title: str) -> dict[str, Any]:
     return {"$schema": JSON_SCHEMA_DIALECT, **body}
 
 
+def _body_type(tp: Any, body: Body) -> Any:
+    """The SDK's type of a body, with uploads as their file names and `stream` as a boolean (Body says when)."""
+    if not body.uploads and not body.stream:
+        return tp
+    from typing import NotRequired, Required
+
+    from typing_extensions import TypedDict
+
+    fields = typing.get_type_hints(tp, include_extras=True)
+    for name in body.uploads:
+        fields[name] = Required[str]
+    if body.stream:
+        fields["stream"] = NotRequired[typing.Optional[bool]]  # noqa: UP045 - a run-time type for pydantic
+    shaped: Any = TypedDict(tp.__name__, fields, total=False)  # type: ignore[misc]
+    shaped.__doc__ = tp.__doc__
+    return shaped
+
+
 def _render(schema: dict[str, Any]) -> bytes:
     return (json.dumps(schema, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -185,7 +225,7 @@ def build() -> dict[str, bytes]:
             _schema_of(union, family.request, f"{family.folder} events"))
         families[family.folder] = types
     for item in BODIES:
-        tp = getattr(importlib.import_module(item.module), item.name)
+        tp = _body_type(getattr(importlib.import_module(item.module), item.name), item)
         files[f"{item.path}.json"] = _render(_schema_of(tp, item.request, item.path.split("/")[-1]))
     manifest = {
         "generator": "realtime-mock schemas generate (mockserver/schemagen.py)",

@@ -29,6 +29,7 @@ from mockserver.protocol.session import Limits
 from mockserver.protocol.session_config import SESSION_SECONDS
 from mockserver.protocol.transcription_session import TranscriptionSession
 from mockserver.protocol.translation import TranslationSession
+from mockserver.rest.requests_journal import RestScope
 from mockserver.runtime import Registry, SessionRuntime
 
 if TYPE_CHECKING:
@@ -66,6 +67,13 @@ class ServerConfig:
     # nothing more is released or read; after `slow_reader_seconds` of that, its connection is closed 1008.
     write_buffer_bytes: int = 1024 * 1024
     slow_reader_seconds: float = 30.0
+    # SIP calls (transports/sip.py): the UDP port INVITEs come in on (None: no SIP endpoint; the mock's own
+    # simulated callers then open one on loopback when first used), and where `realtime.call.incoming` goes,
+    # signed with `webhook_secret` (`whsec_...`). A scope may name its own (`PUT /_mock/webhook`).
+    sip_port: int | None = None
+    sip_host: str = "127.0.0.1"
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,8 @@ class Scope:
         self.seed = seed
         self._seeds = IdSource(seed)
         self._fault_ids = itertools.count(1)
+        self.rest = RestScope()  # REST requests: their journal, and what the audio endpoints remember
+        self.webhook: tuple[str, str] | None = None  # this scope's (url, secret) for SIP calls (else the server's)
         self._add_default_faults()
 
     def reset(self, seed: int | None = None) -> None:
@@ -127,6 +137,8 @@ class Scope:
         self._add_default_faults()
         for session_id in [s for s in self.journals if s not in self.sessions]:
             del self.journals[session_id]
+        self.rest.reset()
+        self.webhook = None
 
     def reseed(self, seed: int) -> None:
         """New sessions of this scope draw their ids from `seed` (scenario, faults and journals stay)."""
@@ -172,6 +184,8 @@ class ServerState:
         self.registry = Registry()
         # Called with (session, event) for every server event a transport sends.
         self.observers: list[Callable[[Any, dict[str, Any]], None]] = []
+        self.calls: dict[str, Any] = {}  # live WebRTC and SIP calls by call id (transports/webrtc.py, sip.py)
+        self.sip: Any = None  # the SIP endpoint, once one listens (transports/sip.py)
         self.client_secrets: dict[str, ClientSecret] = {}  # ek_ value -> what it was minted for
         self._closed: deque[tuple[Scope, Journal]] = deque()  # journals of closed sessions, oldest first
         self._closed_bytes = 0
@@ -204,40 +218,53 @@ class ServerState:
 
     def open_session(self, kind: str, model: str, scope_name: str | None = None, *,
                      initial: dict[str, Any] | None = None, beta: bool = False,
-                     safety_identifier: str | None = None) -> SessionRuntime:
+                     safety_identifier: str | None = None, on_call: bool = False,
+                     call_id: str | None = None) -> SessionRuntime:
         """A new live session ("realtime", "transcription" for `?intent=transcription`, or "translation") in a scope,
         configured with `initial` (a client secret's session) before `session.created`; `safety_identifier`
-        (the end user's, `OpenAI-Safety-Identifier`) is kept in its journal."""
+        (the end user's, `OpenAI-Safety-Identifier`) is kept in its journal. `on_call`: the session of a
+        WebRTC or SIP call, reached by its call id (`runtime.call_id`: `call_id`, or a new one), its answers
+        played on the call's track."""
         scope = self.scope(scope_name)
         ids = IdSource(scope.child_seed())
         responder = scope.responder_factory()
         core: Any
         if kind == "translation":
             core = TranslationSession(model=model, ids=ids, clock=self.clock, schemas=schema_store.schemas(),
-                                      limits=self.limits, initial=initial, responder=responder)
+                                      limits=self.limits, initial=initial, responder=responder, on_call=on_call)
         elif kind == "transcription":
             core = TranscriptionSession(ids=ids, clock=self.clock, schemas=schema_store.schemas(), limits=self.limits,
                                         initial=initial,
                                         responder=responder)
         else:
             core = RealtimeSession(model=model, ids=ids, clock=self.clock, schemas=schema_store.schemas(),
-                                   responder=responder, limits=self.limits, initial=initial)
+                                   responder=responder, limits=self.limits, initial=initial, on_call=on_call)
         wire: Any = core
         if beta:
             from mockserver.beta import BetaSession
 
             wire = BetaSession(core)
         session_id = core.config["id"]
+        call_id = (call_id or ids.rtc()) if on_call else None
         journal = Journal(session_id, model, scope.name, self.clock.now(), kind=kind,
-                          safety_identifier=safety_identifier)
+                          safety_identifier=safety_identifier, call_id=call_id)
         scope.journals[session_id] = journal
         runtime = SessionRuntime(wire, core=core, journal=journal, scope=scope.name, clock=self.clock,
                                  faults=lambda: scope.faults, observers=self.observers, on_end=self._ended,
+                                 call_id=call_id,
                                  write_buffer_bytes=self.config.write_buffer_bytes,
                                  slow_reader_seconds=self.config.slow_reader_seconds)
         scope.sessions[session_id] = runtime
         self.registry.add(runtime)
         return runtime
+
+    async def hang_up_calls(self) -> None:
+        """End every live call and wait for its peer connection to close (the server is stopping)."""
+        calls = list(self.calls.values())
+        for call in calls:
+            call.end("the server is stopping")
+        for call in calls:
+            await call.closed()
 
     def _ended(self, runtime: SessionRuntime) -> None:
         self.registry.remove(runtime)

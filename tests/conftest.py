@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -29,6 +31,16 @@ def reference_dir() -> Path:
             raise RuntimeError(f"reference material missing at {path}")
         pytest.skip(f"reference material not found at {path}")
     return path
+
+
+def reference_params(find: Callable[[Path], list[Path]]) -> list[Any]:
+    """Parameters for a test per reference file: `find(reference_dir())`; when the material is missing
+    (outside CI), one skipped parameter that says so, so that collecting the module never fails."""
+    try:
+        folder = reference_dir()
+    except pytest.skip.Exception as missing:
+        return [pytest.param(None, marks=pytest.mark.skip(reason=missing.msg), id="no-reference")]
+    return find(folder)
 
 
 @pytest.fixture(scope="session")

@@ -119,6 +119,12 @@ def transcribe(audio: bytes) -> str | None:
         return None
 
 
+def word_times(audio: bytes) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each burst of PCM16 24 kHz `audio`: the words of speech made by `speak`, one
+    burst each (other sounds make bursts too)."""
+    return [(start / PCM_RATE, end / PCM_RATE) for start, end in _bursts(pcm16_to_float(audio))]
+
+
 def heard_so_far(audio: bytes) -> str:
     """The words of an utterance still arriving: every burst but the last one heard (which may carry the
     checksum, or still be growing), for streaming transcription. A prefix of what `transcribe` gives."""

@@ -11,7 +11,7 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from mockserver.audio import formats
+from mockserver.audio import codecs, formats
 from mockserver.protocol import base64_audio, errors, session_config
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.conversation import Conversation, clone, public
@@ -23,8 +23,9 @@ from mockserver.protocol.validation import Schemas
 
 
 class ConversationSession(Session):
-    def __init__(self, *, ids: IdSource, clock: Clock, schemas: Schemas, limits: Limits | None = None) -> None:
-        super().__init__(ids=ids, clock=clock, schemas=schemas, limits=limits)
+    def __init__(self, *, ids: IdSource, clock: Clock, schemas: Schemas, limits: Limits | None = None,
+                 events: EventTable | None = None) -> None:
+        super().__init__(ids=ids, clock=clock, schemas=schemas, limits=limits, events=events)
         self.conversation = Conversation(ids.conversation())
         self.input_audio = InputAudio(self)
         self._audio_formats: dict[str, formats.Format] = {}  # item id -> format of its stored output audio
@@ -33,6 +34,11 @@ class ConversationSession(Session):
 
     def unintelligible(self) -> str:
         return self.limits.unintelligible
+
+    def hear_call_audio(self, pcm: bytes) -> None:
+        """Audio from a call's media track (PCM16 24 kHz mono), as if appended to the input buffer."""
+        fmt = self.input_audio.format
+        self.input_audio.append(pcm if fmt == "audio/pcm" else codecs.encode(pcm, fmt))
 
     def user_audio_says(self, turn: int) -> str | None:
         """What the `turn`-th committed user audio of the session says, when a scenario scripts it
@@ -184,13 +190,16 @@ def audio_problem(item: dict[str, Any], where: str) -> ApiError | None:
 
 
 def realtime_socket_events(*, session_update: Handler, session_close: Handler, response_create: Handler,
-                           response_cancel: Handler) -> EventTable:
+                           response_cancel: Handler, output_audio_buffer_clear: Handler | None = None) -> EventTable:
     """The client events of the `/v1/realtime` socket, in the order of the live `invalid_value` message
     [OBS a, 2026-09-18], with the kind's own handlers for those the kinds answer differently.
 
     The two `session.`-prefixed ones are translation events the live socket lists too (their schemas are
-    the translation ones). `output_audio_buffer.clear` is not here: it is for WebRTC and SIP only.
+    the translation ones). `output_audio_buffer.clear` is for WebRTC and SIP only: the table of a session on
+    a call has it (last: its place in live's list is not captured).
     """
+    on_call = (("output_audio_buffer.clear", "realtime/client", output_audio_buffer_clear),) \
+        if output_audio_buffer_clear is not None else ()
     return EventTable(
         ("session.update", "realtime/client", session_update),
         ("session.close", "translation/client", session_close),
@@ -204,4 +213,5 @@ def realtime_socket_events(*, session_update: Handler, session_close: Handler, r
         ("conversation.item.retrieve", "realtime/client", ConversationSession._item_retrieve),
         ("response.create", "realtime/client", response_create),
         ("response.cancel", "realtime/client", response_cancel),
+        *on_call,
     )

@@ -18,6 +18,14 @@ admin API, a scenario file) may change at any time; each session counts its own 
 - `refuse_handshake` (`code`, `error`): refuse new connections, with HTTP status `code` (400-599) before
   the upgrade, or by upgrading, sending `error` and closing with `code` (3000-4999).
 
+REST requests (`/v1/audio/*`, `/v1/chat/completions`; applied by rest/http_faults.py, never to a socket),
+each optionally for one `path` only:
+
+- `http_error` (`code` 400-599, default 500; `error`): answer with that status and error body.
+- `http_rate_limit` (`limits`, default: no requests left for 1 s): the live `x-ratelimit-*` headers, and
+  a 429 `rate_limit_exceeded` with `retry-after` while a limit has nothing `remaining`.
+- `http_slow_body` (`ms`): wait `ms` milliseconds between the chunks of a response body.
+
 Every fault also takes `count` (how many times it fires over all the sessions of its scope, so that
 an app that reconnects is not cut again; default: every time) and `after_events` (it waits until
 that many events were sent on the connection), except where `after_events` is its trigger. Without
@@ -39,7 +47,9 @@ from typing import Any
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.session import Close
 
-NAMES = ("close", "drop", "delay", "duplicate", "reorder", "stall", "expire", "rate_limits", "refuse_handshake")
+NAMES = ("close", "drop", "delay", "duplicate", "reorder", "stall", "expire", "rate_limits", "refuse_handshake",
+         "http_error", "http_rate_limit", "http_slow_body")
+HTTP_FAULTS = ("http_error", "http_rate_limit", "http_slow_body")  # REST requests only (rest/http_faults.py)
 _NEEDS_EVENT = ("drop", "delay", "duplicate", "reorder")
 _STREAM = ("close", "expire", "drop", "delay", "duplicate", "reorder", "rate_limits")  # applied to each event
 
@@ -157,6 +167,8 @@ _FIELD_PROBLEMS: dict[str, Callable[[Any], str | None]] = {
     "limits": _limits_problem,
     "error": _error_problem,
     "id": lambda value: None if _is_text(value) else f"must be a string, not {_shown(value)}",
+    "path": lambda value: None if _is_text(value) and value.startswith("/v1/") else (
+        f"must be a REST path such as '/v1/audio/speech', not {_shown(value)}"),
 }
 
 
@@ -164,8 +176,8 @@ def _check_needs(name: str, given: dict[str, Any]) -> None:
     """The fields a fault cannot do without."""
     if name in _NEEDS_EVENT and "event" not in given:
         raise FaultError(f"fault {name}: needs `event` (an event type)", "event")
-    if name == "delay" and "ms" not in given:
-        raise FaultError("fault delay: needs `ms` >= 0", "ms")
+    if name in ("delay", "http_slow_body") and "ms" not in given:
+        raise FaultError(f"fault {name}: needs `ms` >= 0", "ms")
     if name == "rate_limits" and not given.get("limits"):
         raise FaultError("fault rate_limits: needs `limits` (a non-empty list)", "limits")
 
@@ -173,11 +185,14 @@ def _check_needs(name: str, given: dict[str, Any]) -> None:
 def _check_code(name: str, code: int | None) -> None:
     if code is None:
         return
-    if name == "refuse_handshake":
+    if name == "http_error":
+        if not 400 <= code <= 599:
+            raise FaultError(f"fault http_error: `code` is an HTTP error status (400-599), not {code}", "code")
+    elif name == "refuse_handshake":
         if not (400 <= code <= 599 or 3000 <= code <= 4999):
             raise FaultError("fault refuse_handshake: `code` is an HTTP status (400-599) or a close code "
                              f"(3000-4999), not {code}", "code")
-    elif not is_sendable_close_code(code):
+    elif name not in HTTP_FAULTS and not is_sendable_close_code(code):
         raise FaultError(f"fault {name}: `code` must be a WebSocket close code a server may send "
                          f"({SENDABLE_CLOSE_CODES}), not {code}", "code")
 
@@ -204,6 +219,7 @@ class Fault:
     count: int | None = None
     limits: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None
+    path: str | None = None  # REST faults: only requests to this path (None: every REST request)
     id: str = ""  # set by the server when the fault is added (for switching it off)
     fired: int = 0  # how often it fired, over every session of its scope (what `count` limits)
 

@@ -72,6 +72,10 @@ class IdSource:
     def call(self) -> str:
         return "call_" + self.token(16)
 
+    def rtc(self) -> str:
+        """A WebRTC or SIP call's id: `rtc_` and 32 hex digits (reference 2.1)."""
+        return "rtc_" + "".join(f"{self._number() & 0xFFFFFFFF:08x}" for _ in range(4))
+
     def obfuscation(self) -> str:
         """Random padding the live API adds to streamed deltas (8-16 characters)."""
         drawn = self.token(17)

@@ -32,6 +32,16 @@ NUMERIC_RANGES: dict[str, dict[str, float | int]] = {
     "seconds": {"minimum": 10, "maximum": 7200},
 }
 
+# REST bodies (by their schema's title) whose rules differ from the above, top-level properties only.
+# The speech endpoint: `speed` 0.25-4.0 and `input` of at most 4096 characters [SPEC; SDK 3.51.0
+# speech_create_params.py]; `input` may not be empty [unverified].
+BODY_RULES: dict[str, dict[str, dict[str, float | int]]] = {
+    "audio.speech.request": {"speed": {"minimum": 0.25, "maximum": 4}, "input": {"minLength": 1, "maxLength": 4096}},
+    # Transcriptions and translations: `temperature` "between 0 and 1" [SPEC; SDK 3.51.0].
+    "audio.transcriptions.request": {"temperature": {"minimum": 0, "maximum": 1}},
+    "audio.translations.request": {"temperature": {"minimum": 0, "maximum": 1}},
+}
+
 # The audio format objects: the live API asks for `rate` on `audio/pcm` ("omitting rate on output
 # reported as missing_required_parameter session.audio.output.format.rate" [OBS; reference 3.3]),
 # and for the `type` that tells the three formats apart.
@@ -84,6 +94,11 @@ def tighten(schema: dict[str, Any]) -> dict[str, Any]:
                 for branch in _numeric_branches(prop):
                     branch.pop("const", None)
                     branch.update(NUMERIC_RANGES[name])
+    for name, rule in BODY_RULES.get(str(out.get("title")), {}).items():
+        prop = out.get("properties", {}).get(name)
+        if isinstance(prop, dict):
+            for branch in _numeric_branches(prop) if "minimum" in rule else (prop,):
+                branch.update(rule)
     for name, keys in REQUIRED_KEYS.items():
         definition = out.get("$defs", {}).get(name)
         if definition is not None:

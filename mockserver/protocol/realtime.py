@@ -17,6 +17,7 @@ from mockserver.protocol.conversation import Items, cost
 from mockserver.protocol.conversation_session import ConversationSession, audio_problem, realtime_socket_events
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
+from mockserver.protocol.output_audio import OutputAudioBuffer
 from mockserver.protocol.responder import EchoResponder, ErrorReply, Responder, Turn
 from mockserver.protocol.responses import ResponseRun, ResponseSettings
 from mockserver.protocol.session import EventTable, Limits, Stream
@@ -27,8 +28,11 @@ from mockserver.protocol.validation import Schemas
 class RealtimeSession(ConversationSession):
     def __init__(self, *, model: str, ids: IdSource, clock: Clock, schemas: Schemas,
                  responder: Responder | None = None, limits: Limits | None = None,
-                 initial: dict[str, Any] | None = None) -> None:
-        super().__init__(ids=ids, clock=clock, schemas=schemas, limits=limits)
+                 initial: dict[str, Any] | None = None, on_call: bool = False) -> None:
+        super().__init__(ids=ids, clock=clock, schemas=schemas, limits=limits,
+                         events=self.CALL_EVENTS if on_call else None)
+        if on_call:  # answers play on the call's track (output_audio.py)
+            self.media = OutputAudioBuffer(clock, ids, lambda: self.config["audio"]["output"]["format"])
         self.responder: Responder = responder or EchoResponder()
         expires = int(clock.now() + session_config.SESSION_SECONDS)
         self.config = session_config.new_realtime_session(session_id=ids.session(), model=model, expires_at=expires)
@@ -54,6 +58,8 @@ class RealtimeSession(ConversationSession):
             self._outbox.extend(run.cancel("turn_detected"))
             self._end_stream(run)
             self.input_audio.idle_deadline = None
+        if self.media is not None and self.media.playing is not None:
+            self._outbox.extend(self.media.clear())  # on a call the server cuts its own playback (4(d))
 
     def turn_ended(self) -> None:
         turn_detection = self.config["audio"]["input"]["turn_detection"] or {}
@@ -95,6 +101,16 @@ class RealtimeSession(ConversationSession):
 
     def _response_create(self, event: dict[str, Any]) -> None:
         self._start_response(event.get("response") or {}, event)
+
+    def dtmf(self, key: str) -> None:
+        """A telephone keypad press on a SIP call (RFC 4733 in the RTP stream): live sends it without an
+        event_id (reference 2.2), stamped with when it arrived (Unix seconds)."""
+        self._outbox.append({"type": "input_audio_buffer.dtmf_event_received", "event": key,
+                             "received_at": int(self.clock.now())})
+
+    def _output_audio_buffer_clear(self, event: dict[str, Any]) -> None:
+        assert self.media is not None  # only a session on a call takes this event
+        self._outbox.extend(self.media.clear())
 
     def _response_cancel(self, event: dict[str, Any]) -> None:
         wanted = event.get("response_id")
@@ -150,6 +166,7 @@ class RealtimeSession(ConversationSession):
             profile=profile,
             reasoning_effort=((params.get("reasoning") or session.get("reasoning") or {}).get("effort")
                               if profile.reasoning else None),
+            on_call=self.media is not None,
         )
         reply = self.responder.reply(Turn(
             items=items, instructions=settings.instructions, tools=settings.tools,
@@ -215,3 +232,6 @@ class RealtimeSession(ConversationSession):
     EVENTS: ClassVar[EventTable] = realtime_socket_events(
         session_update=_session_update, session_close=_session_close, response_create=_response_create,
         response_cancel=_response_cancel)
+    CALL_EVENTS: ClassVar[EventTable] = realtime_socket_events(
+        session_update=_session_update, session_close=_session_close, response_create=_response_create,
+        response_cancel=_response_cancel, output_audio_buffer_clear=_output_audio_buffer_clear)

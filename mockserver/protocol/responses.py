@@ -58,6 +58,7 @@ class ResponseSettings:
     context_cost: tuple[int, float]
     profile: models.Profile = models.DEFAULT  # how the model speaks (phases, which items name their previous)
     reasoning_effort: str | None = None  # the effort the client asked for (None: the model's default, unreported)
+    on_call: bool = False  # the session is a WebRTC or SIP call's
 
 
 @dataclass
@@ -427,8 +428,9 @@ class ResponseRun:
         if self.settings.in_conversation:
             # Live quirks, by model (models.Profile): which `conversation.item.done` name the item before theirs.
             spoken = part is not None and part.kind == "audio"
-            names = self.settings.profile.item_done_names_previous(item["type"], spoken=spoken,
-                                                                   overtaken=flight.overtaken)
+            # On a call every item's done says null (the live sideband recording, a written answer).
+            names = not self.settings.on_call and self.settings.profile.item_done_names_previous(
+                item["type"], spoken=spoken, overtaken=flight.overtaken)
             previous = self._conversation.previous_id(item_id) if names else None
             self._conversation.refresh(item_id)
             yield self._event("conversation.item.done", previous_item_id=previous, item=public(item))

@@ -22,6 +22,7 @@ from mockserver.protocol import base64_audio, errors, session_config
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
+from mockserver.protocol.output_audio import OutputAudioBuffer
 from mockserver.protocol.responses import Pacing
 from mockserver.protocol.validation import Schemas
 
@@ -80,12 +81,14 @@ class Session:
     EVENTS: ClassVar[EventTable]
     SERVER_EVENTS: ClassVar[str] = "realtime/server"  # the schema family of what it sends (schemas/)
 
-    def __init__(self, *, ids: IdSource, clock: Clock, schemas: Schemas, limits: Limits | None = None) -> None:
+    def __init__(self, *, ids: IdSource, clock: Clock, schemas: Schemas, limits: Limits | None = None,
+                 events: EventTable | None = None) -> None:
         self.ids = ids
         self.clock = clock
         self.limits = limits or Limits()
-        self.validator = schemas.validator(self.EVENTS.schemas)
-        self._handlers = self.EVENTS.handlers
+        table = events or self.EVENTS  # a kind on a call takes the call's events (e.g. output_audio_buffer.clear)
+        self.validator = schemas.validator(table.schemas)
+        self._handlers = table.handlers
         self.expires_at = clock.now() + self.limits.session_seconds
         self.close: Close | None = None
         self.config: dict[str, Any] = {}  # replaced, never changed in place: events may share it
@@ -93,6 +96,8 @@ class Session:
         self._streams: list[Stream] = []  # responses and transcriptions, released in turn by `poll`
         # Asked for each event a response releases: stall the response after it? (fault `stall`)
         self.stall_when: Callable[[dict[str, Any]], bool] | None = None
+        # On a call (WebRTC, SIP) the answers' audio plays on the media track (output_audio.py).
+        self.media: OutputAudioBuffer | None = None
 
     # -- what the runtime calls -----------------------------------------------------------------
 
@@ -114,8 +119,15 @@ class Session:
         out = list(self._outbox)
         self._outbox.clear()
         streams = self._streams
-        if not streams:
-            return out
+        if streams:
+            out = self._release(out, now, limit)
+        if self.media is not None:
+            out = self.media.filter(out) + self.media.poll()
+        return out
+
+    def _release(self, out: list[dict[str, Any]], now: float, limit: int) -> list[dict[str, Any]]:
+        """`out` and the streams' events ready now (at most `limit`), the finished streams forgotten."""
+        streams = self._streams
         if len(streams) == 1:  # the common case, kept cheap
             out += streams[0].release(now, limit)
         else:
@@ -140,6 +152,9 @@ class Session:
         deadline = self._deadline()
         if deadline is not None:
             due.append(deadline)
+        played = self.media.next_due() if self.media is not None else None
+        if played is not None:
+            due.append(played)
         return min(due, default=None)
 
     @property

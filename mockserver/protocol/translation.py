@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from mockserver.protocol import errors
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.ids import IdSource
+from mockserver.protocol.output_audio import OutputAudioBuffer
 from mockserver.protocol.session import EventTable, Limits, Session
 from mockserver.protocol.session_config import SESSION_SECONDS
 from mockserver.protocol.tokens import tokens
@@ -72,8 +73,10 @@ class TranslationSession(Session):
     SERVER_EVENTS: ClassVar[str] = "translation/server"
 
     def __init__(self, *, model: str, ids: IdSource, clock: Clock, schemas: Schemas, limits: Limits | None = None,
-                 initial: dict[str, Any] | None = None, responder: Any = None) -> None:
+                 initial: dict[str, Any] | None = None, responder: Any = None, on_call: bool = False) -> None:
         super().__init__(ids=ids, clock=clock, schemas=schemas, limits=limits)
+        if on_call:  # the translation plays on the call's track (output_audio.py), unannounced
+            self.media = OutputAudioBuffer(clock, ids, lambda: None, announce=False)
         expires = int(clock.now() + SESSION_SECONDS)
         self.config = new_translation_session(session_id=ids.session(), model=model, expires_at=expires)
         if initial is not None:  # a translation client secret's session
@@ -100,7 +103,7 @@ class TranslationSession(Session):
         if self._closing and not self._output and self.close is None and not self._closed_sent:
             self._closed_sent = True
             out.append({"type": "session.closed", "event_id": self.ids.event()})
-        return out
+        return self.media.filter(out) if self.media is not None else out
 
     def next_due(self) -> float | None:
         due = super().next_due()
@@ -128,9 +131,14 @@ class TranslationSession(Session):
             self.error(closed_session(), event)
             return
         data = self.appended_audio(event)
-        if data is None:
+        if data is not None:
+            self.hear_call_audio(data)
+
+    def hear_call_audio(self, pcm: bytes) -> None:
+        """Input audio, PCM16 24 kHz: appended over the socket, or from a call's media track."""
+        if self._closing:
             return
-        self._frames += data
+        self._frames += pcm
         while len(self._frames) >= ENGINE_FRAME:  # the engine takes 200 ms at a time
             frame = bytes(self._frames[:ENGINE_FRAME])
             del self._frames[:ENGINE_FRAME]
@@ -202,9 +210,7 @@ class TranslationSession(Session):
             self._audio(bytes(buffered), due, elapsed)
 
     def _phrase(self, language: str, sentence: str) -> str | None:
-        tables: Mapping[str, Mapping[str, str]] = getattr(self.responder, "phrases", None) or {}
-        wanted = _key(sentence)
-        return next((said for heard, said in tables.get(language, {}).items() if _key(heard) == wanted), None)
+        return phrase(self.responder, language, sentence)
 
     def _audio(self, pcm: bytes, due: float, elapsed: int) -> float:
         """Queue one output audio frame at `due`; when the next one is due (real time: once it has played)."""
@@ -220,6 +226,14 @@ class TranslationSession(Session):
         ("session.input_audio_buffer.append", "translation/client", _append),
         ("session.close", "translation/client", _close),
     )
+
+
+def phrase(responder: Any, language: str, sentence: str) -> str | None:
+    """The translation of `sentence` into `language` in the responder's phrase tables (a scenario's
+    `translations`), case and surrounding space aside; None when it has none."""
+    tables: Mapping[str, Mapping[str, str]] = getattr(responder, "phrases", None) or {}
+    wanted = _key(sentence)
+    return next((said for heard, said in tables.get(language, {}).items() if _key(heard) == wanted), None)
 
 
 def _key(sentence: str) -> str:

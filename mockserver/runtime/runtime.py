@@ -108,6 +108,7 @@ class SessionRuntime:
         self._expiry = self._loop.call_later(max(0.0, session.expires_at - clock.now()), self._expire)
         self._active_at = self._loop.time()  # the last frame either way
         self._compactor: asyncio.TimerHandle | None = None
+        self._ended_callbacks: list[Callable[[], None]] = []
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -135,6 +136,22 @@ class SessionRuntime:
         self.journal.client(self.clock.now(), frame)
         try:
             self.session.receive_frame(frame)
+        except Exception:
+            self._crash()
+            return
+        self._pump()
+
+    def on_ended(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when the session ends (a call forgets its id then)."""
+        self._ended_callbacks.append(callback)
+
+    def hear(self, pcm: bytes) -> None:
+        """Audio from the call's media track (PCM16 24 kHz): into the session's input, as an append is."""
+        if self.ended:
+            return
+        self._active_at = self._loop.time()
+        try:
+            self.core.hear_call_audio(pcm)
         except Exception:
             self._crash()
             return
@@ -258,3 +275,5 @@ class SessionRuntime:
         self.journal.closed, self.journal.close_code = self.clock.now(), code
         if self._on_end is not None:
             self._on_end(self)
+        for callback in self._ended_callbacks:
+            callback()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections import deque
 from collections.abc import Callable
 
@@ -20,7 +19,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketState
 
 from mockserver.protocol import handshake
-from mockserver.protocol.errors import ApiError
+from mockserver.protocol.calls import call_not_found
 from mockserver.protocol.faults import handshake_refusal
 from mockserver.protocol.ids import IdSource
 from mockserver.runtime import SessionRuntime
@@ -35,11 +34,6 @@ def open_realtime(state: ServerState, upgrade: Upgrade) -> Opening:
         judged = handshake.check(upgrade.query, upgrade.headers, upgrade.subprotocols,
                                  key_is_valid=state.key_is_valid, beta_models=state.beta_models(),
                                  secret=state.secret_kind)
-        if judged.error is None and judged.call_id is not None:
-            # Sideband sockets of WebRTC and SIP calls arrive with the calls; say so plainly.
-            error = ApiError("realtime-mock does not serve `call_id` sessions yet.", code="unsupported_by_mock",
-                             param="call_id")
-            judged = dataclasses.replace(judged, error=error, close_code=handshake.BAD_REQUEST)
         return judged, "transcription" if judged.intent == "transcription" else "realtime"
     return _open(state, upgrade, judge)
 
@@ -70,6 +64,13 @@ def _open(state: ServerState, upgrade: Upgrade,
     if error is not None:
         event = {"type": "error", "event_id": IdSource().event(), "error": error.payload()}
         return Opening(judged.subprotocol, error_frame=dumps(event), close=(code or handshake.BAD_REQUEST, reason))
+    if judged.call_id is not None:
+        # A sideband: a second connection to a live call's session (it gets the call's events from now on).
+        runtime = state.registry.call(judged.call_id)
+        if runtime is None or runtime.ended:  # live refuses the upgrade itself (openai/codex#35094)
+            body = {"error": {k: v for k, v in call_not_found().payload().items() if k != "event_id"}}
+            return Opening(denial=(404, dumps(body)))
+        return Opening(judged.subprotocol, runtime=runtime)
     secret = state.secret(judged.api_key or "")
     # The end user's identifier: the handshake's own, else the one its client secret was minted with.
     safety = headers.get(SAFETY_HEADER) or (secret.safety_identifier if secret is not None else None)

@@ -173,7 +173,8 @@ def test_unexplained_drift_exits_1_and_usage_errors_exit_2(tmp_path: Path,
     no_reason.write_text("allow:\n  - {cassette: '*', kind: mock_drift}\n")
     assert conformance_command(_args(recording, "--allowlist", str(no_reason))) == 2
     assert "entry 1: `reason` is required" in capsys.readouterr().err
-    assert conformance_command(_args(recording, "--target", "http://example.com")) == 2
+    assert conformance_command(_args(recording, "--target", "example.com/v1")) == 2
+    assert "did you mean wss://example.com/v1?" in capsys.readouterr().err
     assert conformance_command(_args(str(tmp_path / "nope.cassette.jsonl"))) == 2
     assert "no such cassette" in capsys.readouterr().err
 

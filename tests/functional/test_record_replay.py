@@ -20,12 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.typing import Subprotocol
 
 from conformance.cassette import SUFFIX, Cassette, Frame, read
 from conformance.recorder import create_recorder_app
-from conformance.replayer import Replay, create_replay_app
+from conformance.replayer import MISMATCH_CLOSE, Replay, create_replay_app
 from mockserver import __version__
 from mockserver.protocol.faults import Fault
 from mockserver.runner import RunningServer
@@ -340,8 +340,8 @@ async def test_replay_gives_the_app_what_it_saw_live(recorded: Recorded,
     assert replayer.app.state.mismatches == [] and lines == []
 
 
-async def test_replay_reports_a_frame_the_cassette_did_not_see(recorded: Recorded,
-                                                               serve: Callable[[Starlette], Served]) -> None:
+async def test_replay_reports_a_frame_the_cassette_did_not_see_and_stops(recorded: Recorded,
+                                                                         serve: Callable[[Starlette], Served]) -> None:
     lines: list[str] = []
     replayer = serve(create_replay_app([recorded.path], lines.append))
     name = recorded.path.name.removesuffix(SUFFIX)
@@ -352,9 +352,30 @@ async def test_replay_reports_a_frame_the_cassette_did_not_see(recorded: Recorde
         assert error.type == "error" and error.error.type == "invalid_request_error"
         assert error.error.code == "cassette_mismatch" and error.error.event_id == "evt_unseen"
         assert error.error.param is None
-        assert error.error.message == (f"realtime-mock replay: the cassette {name} has no client frame like this "
-                                       "conversation.item.create (expected one of: session.update, "
-                                       "conversation.item.create).")
+        assert error.error.message == (
+            f"realtime-mock replay: the cassette {name} has no client frame like this conversation.item.create "
+            "(expected one of: session.update, conversation.item.create); the next recorded "
+            "conversation.item.create (client frame #2) differs: item.content[0].text is "
+            '"Something never recorded.", the recording has "Hello there.". The replay stops here '
+            "(replay --continue-after-mismatch goes on).")
+        with pytest.raises(ConnectionClosedError) as closed:  # no recorded answer follows a mismatch
+            await asyncio.wait_for(conn.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == MISMATCH_CLOSE
+    assert replayer.app.state.mismatches == lines[:1]
+    assert 'item.content[0].text is "Something never recorded."' in lines[0]
+
+
+async def test_replay_goes_on_after_a_mismatch_when_asked(recorded: Recorded,
+                                                          serve: Callable[[Starlette], Served]) -> None:
+    lines: list[str] = []
+    replayer = serve(create_replay_app([recorded.path], lines.append, continue_after_mismatch=True))
+    name = recorded.path.name.removesuffix(SUFFIX)
+    async with replayer.client().realtime.connect(model="gpt-realtime") as conn:
+        assert (await conn.recv()).type == "session.created"
+        await conn.conversation.item.create(item=user("Something never recorded."), event_id="evt_unseen")
+        error = await asyncio.wait_for(conn.recv(), 10)
+        assert error.type == "error" and error.error.code == "cassette_mismatch"
+        assert "The replay stops here" not in error.error.message
         await conn.session.update(session={**SESSION, "instructions": "Be brief."})
         second = await asyncio.wait_for(conn.recv(), 10)
         assert second.type == "error" and second.error.code == "cassette_mismatch"

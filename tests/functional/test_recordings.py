@@ -25,7 +25,7 @@ from conformance import script
 from conformance.compare import json_type
 from conformance.target import map_ids, rename
 from mockserver.protocol.responder import ScriptedResponder
-from tests.conftest import reference_dir
+from tests.conftest import reference_params
 from tests.functional.conftest import Start
 
 pytestmark = pytest.mark.functional
@@ -46,8 +46,8 @@ CANNOT_MATCH = {
 NEWER = ("gpt-realtime-2.1.test_text_tool_round_parity",)
 
 
-def _recordings() -> list[Path]:
-    folder = reference_dir().joinpath("recordings")
+def _recordings(reference: Path) -> list[Path]:
+    folder = reference / "recordings"
     return sorted(folder.glob("*.yaml")) + [folder / "newer" / f"{name}.yaml" for name in NEWER]
 
 
@@ -116,7 +116,7 @@ async def replay(url: str, frames: list[dict[str, Any]]) -> list[dict[str, Any]]
     return received
 
 
-@pytest.mark.parametrize("path", _recordings(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", reference_params(_recordings), ids=lambda p: p.stem)
 async def test_recording_replays_with_the_same_order_and_shapes(start_mock: Start, path: Path) -> None:
     if path.stem in CANNOT_MATCH:
         pytest.xfail(CANNOT_MATCH[path.stem])
@@ -147,3 +147,23 @@ def test_the_comparison_catches_a_difference() -> None:
         ".response.status: string recorded, null from the mock", ".response.usage: only recorded"]
     events = [{"type": "x.delta"}, {"type": "y"}, {"type": "z.delta"}, {"type": "a.delta"}, {"type": "z.delta"}]
     assert outline(events) == ["~ x.delta", "y", "~ a.delta + z.delta"]
+
+
+async def test_the_sideband_recording_replays_on_a_live_call(start_mock: Start, reference: Path) -> None:
+    """`newer/openai_ws_sideband...`: a WebRTC call configured and answered from its sideband socket."""
+    from mockserver.webrtc_client import WebRtcCaller
+
+    path = reference / "recordings" / "newer" / "openai_ws_sideband.test_webrtc_sideband_text_turn.yaml"
+    frames = yaml.safe_load(path.read_text())["interactions"]
+    replies = script.replies(cassettes.read(path))
+    server = start_mock(responder=lambda: ScriptedResponder(list(replies)))
+    async with await WebRtcCaller.connect(server.base_url) as call:
+        await call.next_event()  # the call's own channel gets session.created; the sideband does not
+        received = await replay(f"{server.websocket_base_url}/realtime?call_id={call.call_id}", frames)
+    recorded = [f["data"] for f in frames if f["direction"] == "received"]
+    assert outline(received) == outline(recorded)
+    differences = []
+    pairs = zip([e for e in recorded if _structural(e)], [e for e in received if _structural(e)], strict=True)
+    for index, (a, b) in enumerate(pairs):
+        differences += [f"#{index} {a['type']}{d}" for d in shape_differences(a, b)]
+    assert differences == []

@@ -60,3 +60,17 @@ async def test_translation_sessions_and_their_secrets_keep_it_too(mock: RunningS
         created = await conn.recv()
     listed = summary(mock, created.session.id)  # type: ignore[union-attr]
     assert (listed["safety_identifier"], listed["type"]) == ("listener-3", "translation")
+
+
+async def test_a_webrtc_call_keeps_its_identifier(mock: RunningServer) -> None:
+    from mockserver.webrtc_client import WebRtcCaller
+
+    async with await WebRtcCaller.connect(mock.base_url, headers={HEADER: "caller-5"}) as call:
+        created = await call.next_event()
+        listed = summary(mock, created["session"]["id"])
+    assert (listed["safety_identifier"], listed["call_id"]) == ("caller-5", call.call_id)
+    secret = await sdk_client(mock).realtime.client_secrets.create(session={"type": "realtime"},
+                                                                   extra_headers={HEADER: "minted-for-6"})
+    async with await WebRtcCaller.connect(mock.base_url, api_key=secret.value) as call:
+        created = await call.next_event()
+    assert summary(mock, created["session"]["id"])["safety_identifier"] == "minted-for-6"

@@ -472,8 +472,9 @@ def _suite() -> SuiteResult:
     piped = _finding(kind="value", event="x", path="$.a|b", message="a | b", recorded='"p"', target='"q"')
     replay = Replay(events=[{"type": "session.created"}] * 3, notes=["gave up waiting for 1 x response.done"])
     return SuiteResult("mock", [
-        CassetteResult("good", "passed", [allowed], Replay(events=[{"type": "a"}]), seconds=0.5),
-        CassetteResult("bad", "failed", [drift, piped], replay, seconds=1.25),
+        CassetteResult("good", "passed", [allowed], Replay(events=[{"type": "a"}]), seconds=0.5,
+                       recorded_events=1),
+        CassetteResult("bad", "failed", [drift, piped], replay, seconds=1.25, recorded_events=24),
         CassetteResult("live", target.NO_KEY),
         CassetteResult("broken", "error: cannot connect to ws://x: refused"),
     ], [Entry("old*", "mock_drift", "no longer needed", number=4)], "allow.yaml")
@@ -506,16 +507,17 @@ def test_json_round_trips() -> None:
 
 def test_markdown_has_tables_with_escaped_cells() -> None:
     text = report.markdown(_suite())
-    assert ("| cassette | status | unexplained | allowed | events received | seconds |\n"
+    assert ("| cassette | status | unexplained | allowed | events received/recorded | seconds |\n"
             "|---|---|---|---|---|---|") in text
-    assert "| bad | failed | 2 | 0 | 3 | 1.2 |" in text
+    assert "| bad | failed | 2 | 0 | 3/24 | 1.2 |" in text  # coverage: a short run is visible
     assert "## Unexplained findings" in text and "a \\| b" in text and "$.a\\|b" in text
     assert "## Stale allowlist entries" in text and "## Replay notes" in text
 
 
 def test_the_terminal_table_and_the_progress_bar() -> None:
     text = report.table(_suite())
-    assert "\ncassette  status   unexplained  allowed  events  seconds\n" in text
+    assert "\ncassette  status   unexplained  allowed  events received/recorded  seconds\n" in text
+    assert "\nbad       failed   2            0        3/24                      1.2\n" in text
     assert "  bad  mock_drift  missing_event  response.done  frame #23  $" in text
     assert "live: skipped: --target URL needs --api-key or OPENAI_API_KEY" in text
     assert text.rstrip().endswith("1 stale allowlist entry")
@@ -523,7 +525,8 @@ def test_the_terminal_table_and_the_progress_bar() -> None:
     bar = report.ProgressBar(plain, width=4)
     bar(0, 2, "good", None)
     bar(1, 2, "good", _suite().results[0])
-    assert plain.getvalue() == "[##--] 1/2 good: passed (0 unexplained, 1 allowed, 1 events, 0.5 s)\n"
+    assert plain.getvalue() == ("[----] 0/2 good ...\n[##--] 1/2 good: passed "
+                                "(1/1 events received/recorded, 0 unexplained, 1 allowed, 0.5 s)\n")
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -562,3 +565,16 @@ def test_the_script_says_what_each_recorded_user_audio_turn_said() -> None:
     assert script.user_audio(cassette) == ["First.", "Second.", None]
     responder = script.responder_factory(cassette)()
     assert responder.user_audio == ("First.", "Second.", None)  # type: ignore[attr-defined]
+
+
+def test_the_progress_bar_shows_a_running_cassette_as_it_goes() -> None:
+    plain = io.StringIO()
+    bar = report.ProgressBar(plain, width=4, every=0.0)  # every tick shown
+    bar(0, 1, "long", None)
+    bar.tick(3, 10, 41)
+    assert plain.getvalue() == "[----] 0/1 long ...\n[----] 0/1 long: 3/10 client frames sent, 41 events received\n"
+    quiet = io.StringIO()
+    bar = report.ProgressBar(quiet, width=4, every=3600.0)
+    bar(0, 1, "long", None)
+    bar.tick(3, 10, 41)  # too soon after the start line: not shown
+    assert quiet.getvalue() == "[----] 0/1 long ...\n"

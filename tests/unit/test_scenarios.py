@@ -721,7 +721,7 @@ def test_each_mistake_names_file_line_rule_and_problem(text: str, expected: str)
      "x.yaml:3: faults[0].code: must be an HTTP status 400-599 or a WebSocket close code 3000-4999 (got 700)"),
     ("name: x\nfaults:\n  - name: stall\n    after: 3\n",
      "x.yaml:4: faults[0]: unknown key 'after' (allowed: name, event, after_events, code, reason, ms, count, limits, "
-     "error)"),
+     "error, path)"),
     ("name: x\nfaults:\n  - {name: drop, count: 2}\n", "x.yaml:3: faults[0]: missing required key 'event'"),
     ("name: x\nfaults:\n  - {name: rate_limits, limits: [{name: tokens, limit: 1, remaining: 0}]}\n",
      "x.yaml:3: faults[0].limits[0]: missing required key 'reset_seconds'"),

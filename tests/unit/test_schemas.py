@@ -5,19 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
 from mockserver import schema_store, schemagen
-from tests.conftest import ROOT, reference_dir
+from tests.conftest import ROOT, reference_params
 
 SCHEMAS = ROOT / "schemas"
 
 
-def _examples() -> list[Path]:
-    return sorted(reference_dir().joinpath("examples").glob("*.json"))
+def _examples() -> list[Any]:
+    return reference_params(lambda folder: sorted(folder.joinpath("examples").glob("*.json")))
 
 
 def _family_of_example(path: Path, event_type: str) -> str:
@@ -94,8 +95,8 @@ def test_reference_example_validates(path: Path) -> None:
     assert schema_store.shape_errors(family, payload) == []
 
 
-def _recordings() -> list[Path]:
-    return sorted(reference_dir().joinpath("recordings").glob("*.yaml"))
+def _recordings() -> list[Any]:
+    return reference_params(lambda folder: sorted(folder.joinpath("recordings").glob("*.yaml")))
 
 
 @pytest.mark.parametrize("path", _recordings(), ids=lambda p: p.stem)
