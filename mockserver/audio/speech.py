@@ -213,15 +213,26 @@ def _decode(signal: NDArray[np.float32], until: int) -> bytearray | None:
     return _decode_bursts(signal, _bursts(signal[:until]))
 
 
+def _symbol_count(samples: int) -> int | None:
+    """How many symbols a burst this long holds: a sync symbol and whole bytes (two symbols each), so an odd
+    number of at least 3; a burst widened by up to half a symbol counts as the shorter one. None: not speech."""
+    ratio = samples / _SAMPLES
+    count = int(ratio + 0.5) if int(ratio + 0.5) % 2 else int(ratio - 0.5)  # the nearest odd, ties to the shorter
+    if count < 3 or abs(ratio - count) > 0.6:
+        return None
+    return count
+
+
 def _decode_bursts(signal: NDArray[np.float32], bursts: list[tuple[int, int]]) -> bytearray | None:
     """The bytes carried by these bursts of `signal`; None when one is not speech."""
     data = bytearray()
     for start, end in bursts:
-        count = round((end - start) / _SAMPLES)
-        if count < 3 or count % 2 == 0:  # a sync symbol and whole bytes (two symbols each)
+        count = _symbol_count(end - start)
+        if count is None:
             return None
-        # Energy detection finds the burst to within one 5 ms window; its end is as good an anchor as its start.
-        first = max(0, end - count * _SAMPLES)
+        # Energy detection finds the burst to within one 5 ms window, and processing on the way (a browser's
+        # noise suppression and gain control) may widen it at both ends: the symbols sit in its middle.
+        first = max(0, start + (end - start - count * _SAMPLES) // 2)
         burst = signal[first: first + count * _SAMPLES]
         if len(burst) < count * _SAMPLES:
             return None

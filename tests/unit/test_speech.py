@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mockserver.audio import codecs
-from mockserver.audio.speech import speak, transcribe
+from mockserver.audio.speech import speak, transcribe, word_times
 from mockserver.audio.vad import Vad, rms_threshold
 
 
@@ -47,6 +47,21 @@ def test_speech_is_speech_like() -> None:
     np.random.default_rng(7).normal(0, 0.2, 24_000))], ids=["empty", "silence", "noise"])
 def test_audio_without_text_transcribes_as_none(audio: bytes) -> None:
     assert transcribe(audio) is None
+
+
+@pytest.mark.parametrize("widen_ms", [2, 4, 5])
+def test_words_widened_at_both_ends_are_still_read(widen_ms: int) -> None:
+    # A browser's noise suppression and gain control stretch each word by ~5 ms at both ends (tests/functional/
+    # test_browser.py): a quieter tone before and after each burst stands for that.
+    text = "what is the weather in Paris"
+    pcm = codecs.pcm16_to_float(speak(text)).astype(np.float64)
+    pad = widen_ms * codecs.PCM_RATE // 1000
+    edge = 0.1 * np.sin(2 * np.pi * 1000.0 * np.arange(pad) / codecs.PCM_RATE)
+    for start, end in word_times(speak(text)):
+        first, last = round(start * codecs.PCM_RATE), round(end * codecs.PCM_RATE)
+        pcm[first - pad: first] += edge
+        pcm[last: last + pad] += edge
+    assert transcribe(codecs.float_to_pcm16(pcm)) == text
 
 
 def test_damaged_audio_is_not_misread() -> None:
