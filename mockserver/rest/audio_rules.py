@@ -14,7 +14,8 @@ from mockserver.protocol.errors import ApiError, quoted_list
 # -- models ---------------------------------------------------------------------------------------------
 
 # Speech: "tts-1, tts-1-hd, gpt-4o-mini-tts, or gpt-4o-mini-tts-2025-12-15" (and the dated snapshots).
-TTS_CLASSIC = ("tts-1", "tts-1-hd")  # no `instructions`, no `stream_format: "sse"` [SDK docstrings]
+# No `instructions` [SDK docstrings]; `stream_format: "sse"` is ignored (raw audio), as live (rest/speech.py).
+TTS_CLASSIC = ("tts-1", "tts-1-hd")
 TTS_MODELS = (*TTS_CLASSIC, "gpt-4o-mini-tts")
 # The built-in voices per family [SDK docstrings; the classic models predate ballad, verse, marin, cedar].
 CLASSIC_VOICES = ("alloy", "ash", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer")
@@ -69,9 +70,11 @@ def unsupported_parameter(param: str) -> ApiError:  # [unverified] for these end
                     code="unsupported_parameter", param=param)
 
 
-def unsupported_value(param: str, value: str, supported: Sequence[str]) -> ApiError:  # [unverified] likewise
-    return ApiError(f"Unsupported value: '{param}' does not support '{value}' with this model. Supported values "
-                    f"are: {quoted_list(supported)}.", code="unsupported_value", param=param)
+def granularities_need_verbose_json() -> ApiError:
+    """The rule is the SDK's ("`response_format` must be set `verbose_json` to use timestamp granularities"); the
+    words are those reported of an OpenAI-compatible server (SubtitleEdit/subtitleedit#11146), param and code
+    null as there [unverified for the live API]."""
+    return ApiError("`response_format` must be `verbose_json` if `timestamp_granularities[]` is provided")
 
 
 def incompatible_format(fmt: str, model: str, supported: Sequence[str]) -> ApiError:
@@ -92,8 +95,16 @@ def invalid_file_format() -> ApiError:
     return ApiError(f"Invalid file format. Supported formats: {list(FILE_FORMATS)}")
 
 
-def unreadable_audio(param: str = "file") -> ApiError:  # [unverified]
+def unreadable_audio(param: str = "file") -> ApiError:
+    """Live wording for whisper-1 (aallam/openai-kotlin#443); param and code [unverified]."""
     return ApiError("Audio file might be corrupted or unsupported", code="invalid_value", param=param)
+
+
+def unsupported_format() -> ApiError:
+    """Live, the gpt-4o transcription models' answer to audio they cannot read (openai/openai-python#2477,
+    modem-works/dream-recorder#3: param `messages`, code `unsupported_format`)."""
+    return ApiError("This model does not support the format you provided.", code="unsupported_format",
+                    param="messages")
 
 
 def chunking_needed(seconds: float) -> ApiError:  # [unverified] "Required ... for inputs longer than 30 seconds"
@@ -143,6 +154,12 @@ def no_audio_input(param: str) -> ApiError:
 def audio_parameter_needed() -> ApiError:  # [unverified] "Required when audio output is requested"
     return ApiError("Audio output requires the 'audio' parameter (voice and format) when modalities include "
                     "'audio'.", code="missing_required_parameter", param="audio")
+
+
+def stream_needs_pcm16(fmt: str) -> ApiError:
+    """Live (forwarded by OpenRouter, Agent-Field/agentfield#584): streamed audio is pcm16 only."""
+    return ApiError(f"Unsupported value: 'audio.format' does not support '{fmt}' when stream=true. Supported "
+                    "values are: 'pcm16'.", code="unsupported_value", param="audio.format")
 
 
 def unknown_audio(audio_id: str, param: str) -> ApiError:  # [unverified]

@@ -4,9 +4,9 @@ scope's scenario (the same engine as realtime sessions; the default answers "You
 With `modalities: ["text", "audio"]` and `audio: {voice, format}` the assistant message carries `audio`:
 an `id` (remembered per scope, so a later request may send `{"role": "assistant", "audio": {"id": ...}}`
 back), the speech codec's audio of the answer as base64 `data` in `format`, its `transcript` and
-`expires_at`. `stream: true` sends `chat.completion.chunk`s: the role, then text pieces (or, for audio,
-transcript pieces each followed by a piece of the audio file, then the `expires_at`), tool calls, the
-finish reason, the usage when `stream_options.include_usage`, and `data: [DONE]`.
+`expires_at`. `stream: true` sends `chat.completion.chunk`s: the role, then text pieces (or, for audio, which
+streams in `pcm16` only as live, transcript pieces each followed by a piece of the audio, then the
+`expires_at`), tool calls, the finish reason, the usage when `stream_options.include_usage`, and `data: [DONE]`.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ def _check(body: Mapping[str, Any]) -> list[str]:
             raise Refused(400, rules.no_audio_output(body["model"]))
         if not body.get("audio"):
             raise Refused(400, rules.audio_parameter_needed())
+        if body.get("stream") and body["audio"]["format"] != "pcm16":  # as live: streamed audio is raw PCM
+            raise Refused(400, rules.stream_needs_pcm16(body["audio"]["format"]))
     return modalities
 
 

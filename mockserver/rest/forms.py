@@ -77,7 +77,8 @@ async def read_upload(request: Request, coerce: dict[str, Callable[[str], Any]]
                 document[FILE_FIELD] = value.filename or ""
             await value.close()
             continue
-        _put(document, key, value, coerce)
+        if key != FILE_FIELD:  # a text field named `file` is no file: the schema says it is missing
+            _put(document, key, value, coerce)
     return document, upload
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from mockserver import media
+from mockserver.protocol.errors import ApiError
 from mockserver.rest import audio_rules as rules
 from mockserver.rest.endpoint import Call, Refused
 
@@ -34,20 +35,24 @@ def _listen(data: bytes) -> tuple[float, str | None, tuple[tuple[float, float], 
     return media.duration(pcm), text, tuple(word_times(pcm)) if text else ()
 
 
-async def hear_file(call: Call, filename: str, data: bytes) -> Heard:
-    """What an uploaded file says; Refused when its name or content is not audio the live API takes."""
+async def hear_file(call: Call, filename: str, data: bytes, model: str = rules.WHISPER) -> Heard:
+    """What an uploaded file says; Refused when its name or content is not audio the live API takes (content
+    it cannot read is refused in the words of `model`'s family: whisper-1's, or the gpt-4o models')."""
     if extension(filename) not in rules.FILE_FORMATS:
         raise Refused(400, rules.invalid_file_format())
-    return await hear(call, data)
+    unreadable = rules.unreadable_audio() if rules.is_model(model, rules.WHISPER) else rules.unsupported_format()
+    return await hear(call, data, unreadable=unreadable)
 
 
-async def hear(call: Call, data: bytes, *, new: bool = True, param: str = "file") -> Heard:
-    """What audio file bytes say (any format FFmpeg reads); Refused when they are not audio. Only `new` audio
-    takes the scenario's next `user_audio` entry (Chat Completions sends earlier turns' audio again)."""
+async def hear(call: Call, data: bytes, *, new: bool = True, param: str = "file",
+               unreadable: ApiError | None = None) -> Heard:
+    """What audio file bytes say (any format FFmpeg reads); Refused when they are not audio (`unreadable`, by
+    default whisper-1's words for `param`). Only `new` audio takes the scenario's next `user_audio` entry (Chat
+    Completions sends earlier turns' audio again)."""
     try:
         seconds, text, words = await run_in_threadpool(_listen, data)
     except media.MediaError:
-        raise Refused(400, rules.unreadable_audio(param)) from None
+        raise Refused(400, unreadable or rules.unreadable_audio(param)) from None
     if not new:
         return Heard(text or "", seconds, words)
     scripted, said = call.scope.rest.scripted_audio(call.scope.responder_factory)

@@ -4,7 +4,8 @@ The audio is the speech codec's rendering of `input` (audio/speech.py, pauses sc
 audio/speed.py), encoded in `response_format` (mockserver/media.py): so `speech.transcribe` of the
 decoded file, or this mock's transcription endpoint, gives `input` back exactly. `stream_format: "audio"` (the
 default) streams the file in chunks; `"sse"` streams `speech.audio.delta` events (base64 pieces of the
-same file) and `speech.audio.done` with usage, on the models that take it (not tts-1, tts-1-hd).
+same file) and `speech.audio.done` with usage, on the models that take it: tts-1 and tts-1-hd ignore it and
+send the file, as live (a 200 of raw audio for each, sfortis/openai_tts#73, checked against the live API).
 `instructions` and the voice do not change the audio (one voice says everything).
 """
 
@@ -38,8 +39,6 @@ def check(body: dict[str, Any]) -> str:
         raise Refused(400, rules.invalid_voice(voice, voices))
     if classic and body.get("instructions"):
         raise Refused(400, rules.unsupported_parameter("instructions"))
-    if classic and body.get("stream_format") == "sse":
-        raise Refused(400, rules.unsupported_value("stream_format", "sse", ("audio",)))
     return family
 
 
@@ -59,12 +58,12 @@ def usage(text: str, audio_seconds: float) -> dict[str, int]:
 
 async def create(call: Call) -> Response:
     body = await call.json("rest/audio.speech.request")
-    check(body)
+    family = check(body)
     call.admit(body["model"])
     fmt = body.get("response_format") or "mp3"
     speed = float(body.get("speed") or 1.0)
     seconds, data = await run_in_threadpool(render, body["input"], speed, fmt)
-    if body.get("stream_format") == "sse":
+    if body.get("stream_format") == "sse" and family not in rules.TTS_CLASSIC:
         events: list[dict[str, Any]] = [{"type": "speech.audio.delta", "audio": base64.b64encode(piece).decode()}
                                         for piece in chunked(data)]
         events.append({"type": "speech.audio.done", "usage": usage(body["input"], seconds)})

@@ -49,6 +49,8 @@ def check(doc: dict[str, Any]) -> str:
     for param, allowed in only.items():
         if doc.get(param) and not allowed:
             raise Refused(400, rules.unsupported_parameter(param))
+    if doc.get("timestamp_granularities") and fmt != "verbose_json":
+        raise Refused(400, rules.granularities_need_verbose_json())
     if doc.get("include") and fmt != "json":
         raise Refused(400, rules.logprobs_need_json(fmt))
     names, references = doc.get("known_speaker_names") or [], doc.get("known_speaker_references") or []
@@ -147,7 +149,7 @@ async def create(call: Call) -> Response:
     doc, upload = await call.form("rest/audio.transcriptions.request", COERCE)
     family = check(doc)
     call.admit(doc["model"])
-    heard = await hearing.hear_file(call, upload.filename, upload.data)
+    heard = await hearing.hear_file(call, upload.filename, upload.data, family)
     if family == rules.DIARIZE and heard.seconds > 30 and not doc.get("chunking_strategy"):
         raise Refused(400, rules.chunking_needed(heard.seconds))
     transcript = Transcript(doc, family, heard)

@@ -80,6 +80,13 @@ async def test_a_later_request_refers_to_an_earlier_answer_by_id(mock: RunningSe
         await client(mock).chat.completions.create(model="gpt-audio", messages=[  # another scope: unknown
             {"role": "assistant", "audio": {"id": audio_id}}, {"role": "user", "content": "Again?"}])
     assert error_of(raised.value)["param"] == "messages[0].audio.id"
+    mock.state.scope("memory").rest.audio[audio_id].expires_at = int(mock.state.clock.now())  # an hour later
+    with pytest.raises(openai.BadRequestError) as raised:
+        await sdk.chat.completions.create(model="gpt-audio", messages=[
+            {"role": "assistant", "audio": {"id": audio_id}}, {"role": "user", "content": "Again?"}])
+    assert error_of(raised.value) == {"message": f"Audio with id '{audio_id}' was not found or has expired.",
+                                      "type": "invalid_request_error", "param": "messages[0].audio.id",
+                                      "code": "invalid_value"}
 
 
 async def test_the_scenario_hears_the_transcript_of_input_audio(mock: RunningServer) -> None:
@@ -118,6 +125,17 @@ async def test_streaming_audio_transcript_and_data_pieces(mock: RunningServer) -
     assert speech.transcribe(data) == transcript
     assert len({a.id for a in parts if a.id}) == 1 and parts[-1].expires_at
     assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+async def test_streamed_audio_is_pcm16_only_as_live(mock: RunningServer) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        await client(mock).chat.completions.create(
+            model="gpt-audio", modalities=["text", "audio"], audio={"voice": "alloy", "format": "wav"},
+            messages=[{"role": "user", "content": "Stream a file."}], stream=True)
+    assert error_of(raised.value) == {
+        "message": "Unsupported value: 'audio.format' does not support 'wav' when stream=true. Supported values "
+                   "are: 'pcm16'.",
+        "type": "invalid_request_error", "param": "audio.format", "code": "unsupported_value"}
 
 
 async def test_tools_are_called_as_chat_tool_calls(mock: RunningServer) -> None:

@@ -4,7 +4,9 @@ comes back as the exact input from its own transcription endpoint; streaming, SS
 from __future__ import annotations
 
 import base64
+import io
 import json
+import wave
 
 import openai
 import pytest
@@ -26,11 +28,20 @@ async def test_speech_in_every_format_transcribes_back_to_the_input(mock: Runnin
     sdk = client(mock)
     answer = await sdk.audio.speech.create(model="gpt-4o-mini-tts", voice="coral", input=TEXT, response_format=fmt)
     assert answer.response.headers["content-type"] == CONTENT_TYPES[fmt]
-    if fmt == "pcm":  # raw samples: no file to upload, the codec reads them as they are
-        assert speech.transcribe(answer.content) == TEXT
-        return
-    heard = await sdk.audio.transcriptions.create(model="whisper-1", file=(UPLOAD_NAMES[fmt], answer.content))
+    # pcm: raw samples (24 kHz 16-bit LE mono), not a file; uploaded in a WAV header saying so
+    upload = ("speech.wav", wav_header(answer.content)) if fmt == "pcm" else (UPLOAD_NAMES[fmt], answer.content)
+    heard = await sdk.audio.transcriptions.create(model="whisper-1", file=upload)
     assert heard.text == TEXT
+
+
+def wav_header(pcm: bytes) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(24_000)
+        file.writeframes(pcm)
+    return out.getvalue()
 
 
 async def test_default_format_is_mp3(mock: RunningServer) -> None:
@@ -67,6 +78,15 @@ async def test_sse_streams_audio_deltas_and_done_with_usage(mock: RunningServer)
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"] > 0
 
 
+@pytest.mark.parametrize("model", ["tts-1", "tts-1-hd"])
+async def test_sse_is_ignored_by_the_tts_1_models_as_live(mock: RunningServer, model: str) -> None:
+    async with client(mock).audio.speech.with_streaming_response.create(
+            model=model, voice="alloy", input=TEXT, response_format="wav", stream_format="sse") as streamed:
+        assert streamed.headers["content-type"] == "audio/wav"
+        audio = await streamed.read()
+    assert speech.transcribe(media.decode(audio)) == TEXT
+
+
 async def test_speed_changes_the_length_not_the_words(mock: RunningServer) -> None:
     sdk = client(mock)
     lengths = {}
@@ -97,8 +117,6 @@ BAD = [
      "Invalid value: 'ogg'. Supported values are: 'mp3', 'opus', 'aac', 'flac', 'wav', and 'pcm'."),
     ({"model": "tts-1", "instructions": "Whisper."}, 400, "unsupported_parameter", "instructions",
      "Unsupported parameter: 'instructions' is not supported with this model."),
-    ({"model": "tts-1-hd", "stream_format": "sse"}, 400, "unsupported_value", "stream_format",
-     "Unsupported value: 'stream_format' does not support 'sse' with this model. Supported values are: 'audio'."),
     ({"model": "tts-1", "voice": "marin"}, 400, "invalid_value", "voice",
      "Invalid value: 'marin'. Supported values are: 'alloy', 'ash', 'coral', 'echo', 'fable', 'onyx', 'nova', "
      "'sage', and 'shimmer'."),

@@ -179,6 +179,8 @@ INCOMPATIBLE = [
      "'diarized_json' instead."),
     ({"model": "gpt-4o-transcribe", "timestamp_granularities": ["word"]}, "unsupported_parameter",
      "timestamp_granularities", "Unsupported parameter: 'timestamp_granularities' is not supported with this model."),
+    ({"model": "whisper-1", "timestamp_granularities": ["segment"]}, None, None,
+     "`response_format` must be `verbose_json` if `timestamp_granularities[]` is provided"),
     ({"model": "whisper-1", "include": ["logprobs"]}, "unsupported_parameter", "include",
      "Unsupported parameter: 'include' is not supported with this model."),
     ({"model": "gpt-4o-transcribe-diarize", "include": ["logprobs"]}, "unsupported_parameter", "include",
@@ -200,8 +202,8 @@ INCOMPATIBLE = [
 
 
 @pytest.mark.parametrize("given,code,param,message", INCOMPATIBLE)
-async def test_per_model_rules_get_the_live_errors(mock: RunningServer, given: dict[str, object], code: str,
-                                                   param: str, message: str) -> None:
+async def test_per_model_rules_get_the_live_errors(mock: RunningServer, given: dict[str, object], code: str | None,
+                                                   param: str | None, message: str) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
         await client(mock).audio.transcriptions.create(file=("a.wav", wav_of("Hi.")), **given)  # type: ignore[arg-type]
     assert error_of(raised.value) == {"message": message, "type": "invalid_request_error", "param": param,
@@ -214,9 +216,16 @@ async def test_files_the_live_api_refuses(mock: RunningServer) -> None:
         await sdk.audio.transcriptions.create(model="whisper-1", file=("notes.txt", b"hello"))
     assert error_of(raised.value)["message"] == ("Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', "
                                                  "'mp4', 'mpeg', 'mpga', 'oga', 'ogg', 'wav', 'webm']")
+    broken = ("broken.wav", b"RIFF....WAVE" + bytes(100))
     with pytest.raises(openai.BadRequestError) as raised:
-        await sdk.audio.transcriptions.create(model="whisper-1", file=("broken.wav", b"RIFF....WAVE" + bytes(100)))
-    assert error_of(raised.value)["param"] == "file"
+        await sdk.audio.transcriptions.create(model="whisper-1", file=broken)
+    assert error_of(raised.value) == {"message": "Audio file might be corrupted or unsupported",
+                                      "type": "invalid_request_error", "param": "file", "code": "invalid_value"}
+    with pytest.raises(openai.BadRequestError) as raised:
+        await sdk.audio.transcriptions.create(model="gpt-4o-mini-transcribe", file=broken)
+    assert error_of(raised.value) == {"message": "This model does not support the format you provided.",
+                                      "type": "invalid_request_error", "param": "messages",
+                                      "code": "unsupported_format"}
     with pytest.raises(openai.NotFoundError) as missing:
         await sdk.audio.transcriptions.create(model="tts-1", file=("a.wav", wav_of("Hi.")))
     assert error_of(missing.value)["code"] == "model_not_found"
@@ -234,11 +243,12 @@ async def test_uploads_over_25_mb_get_the_live_413(mock: RunningServer) -> None:
 async def test_a_json_body_or_no_file_is_refused(mock: RunningServer) -> None:
     as_json = await post(mock, "/v1/audio/transcriptions", json={"model": "whisper-1"})
     assert as_json.status_code == 415 and as_json.json()["error"]["code"] == "unsupported_content_type"
-    no_file = await post(mock, "/v1/audio/transcriptions", data={"model": "whisper-1"},
-                         files={"other": ("a.txt", b"x", "text/plain")})
-    assert no_file.json()["error"] == {"message": "Missing required parameter: 'file'.",
-                                       "type": "invalid_request_error", "param": "file",
-                                       "code": "missing_required_parameter"}
+    for text in ({}, {"file": "a.wav"}):  # no file part (a text field of that name is none)
+        no_file = await post(mock, "/v1/audio/transcriptions", data={"model": "whisper-1", **text},
+                             files={"other": ("a.txt", b"x", "text/plain")})
+        assert no_file.json()["error"] == {"message": "Missing required parameter: 'file'.",
+                                           "type": "invalid_request_error", "param": "file",
+                                           "code": "missing_required_parameter"}
 
 
 async def test_scripted_user_audio_is_taken_one_per_request(mock: RunningServer) -> None:
@@ -271,6 +281,10 @@ async def test_translations_pseudo_translate_or_use_the_phrase_table(mock: Runni
     assert (verbose.language, verbose.text, len(verbose.segments or [])) == ("english", "Where is the station?", 1)
     text = await scoped.audio.translations.create(model="whisper-1", file=("es.wav", spoken), response_format="text")
     assert text == "Where is the station?\n"
+    srt = await scoped.audio.translations.create(model="whisper-1", file=("es.wav", spoken), response_format="srt")
+    assert srt.startswith("1\n00:00:00,040 --> 00:00:0") and srt.endswith("\nWhere is the station?\n\n")
+    vtt = await scoped.audio.translations.create(model="whisper-1", file=("es.wav", spoken), response_format="vtt")
+    assert vtt.startswith("WEBVTT\n\n00:00:00.040 --> ") and vtt.endswith("\nWhere is the station?\n\n")
     silent = await sdk.audio.translations.create(model="whisper-1", file=("quiet.wav", noise()))
     assert silent.text == ""
     with pytest.raises(openai.BadRequestError) as raised:
