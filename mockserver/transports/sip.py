@@ -229,7 +229,9 @@ class SipCall:
 
     # -- call control (rest/calls.py) -----------------------------------------------------------------
 
-    async def accept(self, session: dict[str, Any]) -> None:
+    async def accept(self, session: dict[str, Any], safety_identifier: str | None = None) -> None:
+        """Answer the call (`safety_identifier`: the accept request's `OpenAI-Safety-Identifier`, kept with the
+        session as for any other)."""
         assert self.offer is not None
         self.call.state = "active"  # taken now: a second accept meanwhile is refused
         if self._ring_timer is not None:
@@ -242,7 +244,8 @@ class SipCall:
         self.media = media
         state = self.endpoint.state
         runtime = state.open_session("realtime", session.get("model") or "gpt-realtime", self.call.scope,
-                                     initial=session, on_call=True, call_id=self.call.call_id)
+                                     initial=session, on_call=True, call_id=self.call.call_id,
+                                     safety_identifier=safety_identifier)
         self.runtime = runtime
         runtime.on_ended(self._forget_call)
         runtime.attach(self.sink)

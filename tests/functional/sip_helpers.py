@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 SECRET = "whsec_" + "dGhlIG1vY2sncyB3ZWJob29rIHNlY3JldCBmb3IgdGVzdHM="
-TRANSCRIBED = {"type": "realtime", "model": "gpt-realtime", "instructions": "You answer the phone.",
+TRANSCRIBED: dict[str, Any] = {"type": "realtime", "model": "gpt-realtime", "instructions": "You answer the phone.",
                "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}}}
 
 Policy = Callable[[openai.AsyncOpenAI, Any], Awaitable[None]]

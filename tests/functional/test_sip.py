@@ -107,6 +107,24 @@ async def test_a_call_is_announced_accepted_spoken_to_and_hung_up(sip_mock: Runn
     assert [e["event"]["event"] for e in dtmf[1]["entries"]] == list("19#*")  # each press once
 
 
+async def test_a_pcma_call_hears_and_speaks_a_law(sip_mock: RunningServer, answering: WebhookApp) -> None:
+    async with await dial(sip_mock, codecs=("PCMA",)) as caller:
+        call_id = (await answering.next_call()).data.call_id
+        await caller.until("answered", 5)
+        assert caller.answer is not None and (caller.answer.codec, caller.answer.payload_type) == ("PCMA", 8)
+        async with sdk_client(sip_mock).realtime.connect(call_id=call_id) as side:
+            caller.speak(TURN)
+            events = await until_type(side, "output_audio_buffer.stopped", 20)
+        done = [e.transcript for e in events if e.type == "conversation.item.input_audio_transcription.completed"]
+        assert done == ["what is the weather"]
+        for _ in range(40):  # real time: the last packets are on their way
+            if transcribe(caller.heard()) is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert transcribe(caller.heard()) == "You said: what is the weather"
+        assert sip_mock.state.calls[call_id].describe()["codec"] == "PCMA"
+
+
 async def test_retries_keep_the_webhook_id_and_a_wrong_secret_fails(sip_mock: RunningServer) -> None:
     async with serving(WebhookApp(sdk_client(sip_mock), failures=2)) as app:
         sip_mock.state.config.webhook_url = app.url
@@ -190,6 +208,20 @@ async def test_requests_in_the_wrong_state_or_with_bad_bodies(sip_mock: RunningS
             with pytest.raises(openai.BadRequestError) as wrong:
                 await getattr(client.realtime.calls, action)(call_id, **body)
             assert wrong.value.code == "invalid_call_state"
+
+
+async def test_the_accepts_safety_identifier_is_kept_with_the_session(sip_mock: RunningServer,
+                                                                      app: WebhookApp) -> None:
+    client = sdk_client(sip_mock)
+    async with await dial(sip_mock) as caller:
+        call_id = _only_call(sip_mock)
+        await client.realtime.calls.accept(call_id, type="realtime",
+                                           extra_headers={"OpenAI-Safety-Identifier": "caller-77"})
+        await caller.until("answered", 5)
+        listed = next(s for s in admin(sip_mock, "GET", "/_mock/sessions")[1]["sessions"] if s["call_id"] == call_id)
+        assert listed["safety_identifier"] == "caller-77"
+        journal = admin(sip_mock, "GET", f"/_mock/sessions/{listed['id']}/journal")[1]
+        assert journal["session"]["safety_identifier"] == "caller-77"
 
 
 async def test_the_caller_hanging_up_ends_the_session(sip_mock: RunningServer, answering: WebhookApp) -> None:
