@@ -5,7 +5,11 @@ The app points its SDK here (`AsyncOpenAI(base_url="http://127.0.0.1:P/v1")`); e
 written to its own cassette (conformance/cassette.py) as it happens: each frame is recorded, and flushed,
 before it is passed on, so the file is always at least as far along as either side. A refused upgrade is
 answered as the upstream answered it and recorded as an HTTP leg. The Realtime REST calls
-(`client_secrets`, `calls`, `sessions`, ...) are proxied too, one cassette per request.
+(`client_secrets`, `calls`, `sessions`, ...) are proxied too, one cassette per request. A WebRTC call
+(`POST /v1/realtime/calls`) is recorded as its offer and answer (the media then flows between the app and
+the upstream directly, as the answer's candidates say), its control routes as theirs, and its sideband
+socket (`/v1/realtime?call_id=...`) as any session, `call_id` in the query; a browser's CORS preflight of
+`calls` is relayed, not recorded.
 
 Secrets stay out of the files: `Authorization` and key-bearing headers are never written, keys in the
 query are dropped, and ephemeral keys (`ek_...`) in bodies become `ek_redacted`.
@@ -54,6 +58,7 @@ REST_PATHS = ("/v1/realtime/client_secrets", "/v1/realtime/translations/client_s
               "/v1/realtime/translations/calls",
               *(f"/v1/realtime/calls/{{call_id}}/{action}" for action in ("accept", "reject", "refer", "hangup")),
               "/v1/realtime/sessions", "/v1/realtime/transcription_sessions", *REPLAYED_PATHS)
+PREFLIGHT_PATHS = ("/v1/realtime/calls", "/v1/realtime/translations/calls")  # a page on another origin posts here
 RECORD_PORT = 8001  # the default port: beside `serve` (8000) and `replay` (8002)
 REST_TIMEOUT = 120.0  # seconds for an upstream REST answer
 CLOSE_GRACE = 5.0  # seconds the other direction gets to finish once one side has closed
@@ -102,6 +107,7 @@ def create_recorder_app(upstream: str, out_dir: Path, api_key: str | None) -> St
     app = Starlette(routes=[
         *(WebSocketRoute(path, _relay_websocket) for path in WEBSOCKET_PATHS),
         *(Route(path, _relay_rest, methods=["POST"]) for path in REST_PATHS),
+        *(Route(path, _relay_preflight, methods=["OPTIONS"]) for path in PREFLIGHT_PATHS),
     ])
     app.state.recorder = recorder
     return app
@@ -292,6 +298,22 @@ async def _relay_rest(request: Request) -> Response:
         writer.close()
     returned = {k: v for k, v in answer_headers.items() if k not in _NOT_RETURNED}
     return Response(content, status_code=status, headers=returned)
+
+
+async def _relay_preflight(request: Request) -> Response:
+    """A browser's CORS preflight, answered as the upstream answers it (not recorded: no app traffic)."""
+    import httpx2
+
+    recorder: Recorder = request.app.state.recorder
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED]
+    try:
+        async with httpx2.AsyncClient(timeout=REST_TIMEOUT) as client:
+            answer = await client.options(recorder.upstream.http_url(request.url.path, request.url.query),
+                                          headers=headers)
+    except httpx2.HTTPError as exc:
+        return Response(_gateway_error(recorder, exc), status_code=502, media_type="application/json")
+    returned = {k.lower(): v for k, v in answer.headers.items() if k.lower() not in _NOT_RETURNED}
+    return Response(answer.content, status_code=answer.status_code, headers=returned)
 
 
 def _upstream_rest_headers(recorder: Recorder, given: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -18,6 +18,12 @@ Targets: `mock` starts an in-process mock (`start_in_thread`) whose model is the
 is `wss://api.openai.com/v1`, and each cassette's endpoint is dialled under it) needs an API key, sent as
 `Authorization: Bearer <key>`; without one the run is skipped. A connection that cannot be opened is the
 run's result, not a crash.
+
+A sideband cassette (`?call_id=` in its query, or a recording without `session.created`: a socket of its own
+always gets one first, a sideband of a call never does) needs a call to attach to: on either target a WebRTC
+call is made first (mockserver/webrtc_client.py: an offer with an audio track and no data channel, as a
+call a server drives; with the recording's model), its sideband is dialled, the recorded call id is mapped
+to the new one, and the call is hung up at the end.
 """
 
 from __future__ import annotations
@@ -248,10 +254,12 @@ def _wire(frame: dict[str, Any]) -> str | bytes:
 
 
 async def replay(cassette: Cassette, url: str, api_key: str, options: ReplayOptions | None = None,
-                 wait_limit: float = 10.0, tick: Tick | None = None) -> Replay:
-    """Replay against `url` (the full URL, query included); `tick` hears of every frame sent and event received."""
+                 wait_limit: float = 10.0, tick: Tick | None = None, ids: dict[str, str] | None = None) -> Replay:
+    """Replay against `url` (the full URL, query included); `tick` hears of every frame sent and event received;
+    `ids`: recorded ids already known to be the target's others (a sideband's call id)."""
     options = options or ReplayOptions()
     session = _Session(cassette, options, wait_limit, tick)
+    session.ids.update(ids or {})
     session.result.url = url
     started = time.monotonic()
     try:
@@ -277,6 +285,51 @@ async def replay(cassette: Cassette, url: str, api_key: str, options: ReplayOpti
     return session.result
 
 
+def sideband_call_id(cassette: Cassette) -> str | None:
+    """The recorded call id of a sideband cassette ("" when the recording does not say it), None for any other."""
+    if "call_id" in cassette.query:
+        return cassette.query["call_id"]
+    if cassette.endpoint != "/v1/realtime":
+        return None
+    types = [event.get("type") for event in cassette.server_events()]
+    return "" if types and "session.created" not in types else None
+
+
+def _call_session(cassette: Cassette) -> dict[str, Any] | None:
+    """The session configuration to make the call with: the recording's model (None: the default session)."""
+    for event in cassette.server_events():
+        session = event.get("session")
+        if isinstance(session, dict) and isinstance(session.get("model"), str):
+            return {"type": "realtime", "model": session["model"]}
+    model = cassette.query.get("model")
+    return {"type": "realtime", "model": model} if model else None
+
+
+async def replay_on_call(cassette: Cassette, base: urls.BaseUrl, api_key: str, options: ReplayOptions,
+                         wait_limit: float, tick: Tick | None = None) -> Replay:
+    """Replay a sideband cassette: make a call at `base`, replay on its `?call_id=` socket, hang up."""
+    import httpx2
+
+    from mockserver.webrtc_client import CallRefused, WebRtcCaller
+
+    hosts = ("127.0.0.1",) if base.host.startswith(urls.LOOPBACK) else None  # the caller's ICE candidates
+    calls = base.http_url("/v1/realtime/calls")
+    started = time.monotonic()
+    try:
+        call = await asyncio.wait_for(WebRtcCaller.connect(base.http, api_key=api_key, session=_call_session(cassette),
+                                                           data_channel=False, hosts=hosts), max(wait_limit, 10.0))
+    except (CallRefused, httpx2.HTTPError, OSError, TimeoutError) as exc:
+        return Replay(status=f"error: cannot make a call to attach the sideband to at {calls}: "
+                             f"{str(exc) or type(exc).__name__}", url=calls, seconds=time.monotonic() - started)
+    try:
+        recorded = sideband_call_id(cassette)
+        url = base.websocket_url(cassette.endpoint, urlencode({"call_id": call.call_id}))
+        return await replay(cassette, url, api_key, options, wait_limit, tick,
+                            ids={recorded: call.call_id} if recorded else None)
+    finally:
+        await call.close()
+
+
 def run(cassette: Cassette, target: str, *, api_key: str | None = None, options: ReplayOptions | None = None,
         faults: Iterable[Fault] = (), responder: Callable[[], Responder] | None = None,
         tick: Tick | None = None) -> Replay:
@@ -286,6 +339,9 @@ def run(cassette: Cassette, target: str, *, api_key: str | None = None, options:
         return run_mock(cassette, options, faults=faults, responder=responder, tick=tick)
     if not api_key:
         return Replay(status=NO_KEY, url=target)
+    if sideband_call_id(cassette) is not None:
+        return asyncio.run(replay_on_call(cassette, urls.parse(target), api_key, options, options.wait_limit(target),
+                                          tick))
     return asyncio.run(replay(cassette, target_url(target, cassette), api_key, options, options.wait_limit(target),
                               tick))
 
@@ -300,6 +356,9 @@ def run_mock(cassette: Cassette, options: ReplayOptions, *, faults: Iterable[Fau
         state.scope().add_fault(replace(fault, fired=0))
     server = start_in_thread(state)
     try:
+        if sideband_call_id(cassette) is not None:
+            return asyncio.run(replay_on_call(cassette, urls.parse(f"http://{server.host}:{server.port}/v1"), MOCK_KEY,
+                                              options, options.wait_limit(MOCK), tick))
         url = f"ws://{server.host}:{server.port}{cassette.endpoint}"
         url += f"?{urlencode(cassette.query)}" if cassette.query else ""
         return asyncio.run(replay(cassette, url, MOCK_KEY, options, options.wait_limit(MOCK), tick))

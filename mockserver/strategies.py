@@ -32,7 +32,9 @@ required), so what they generate is what the live API and the mock accept:
   (`mockserver.audio.speech.speak`), None for silence and for noise (seeded by Hypothesis). So
   `speech.transcribe(codecs.decode(audio, format)) == text` for every chunk.
 - `scenarios()`: dicts, scenario documents that `mockserver.scenarios.parse_scenario(json.dumps(doc))`
-  loads: a few rules with `when` conditions and replies of every form, timing, faults.
+  loads: a few rules with `when` conditions and replies of every form, timing, faults (of the sockets, of
+  a call's data channel: `drop_channel`, `delay_channel`, and of the REST requests: `http_error`,
+  `http_rate_limit`, `http_slow_body`, some for one path).
 
 A downstream property test:
 
@@ -1104,24 +1106,52 @@ _TIMING = st.fixed_dictionaries({}, optional={
 })
 
 
+_REST_PATHS = ("/v1/audio/speech", "/v1/audio/transcriptions", "/v1/audio/translations", "/v1/chat/completions")
+
+
+def _rate_limits(draw: st.DrawFn) -> list[dict[str, Any]]:
+    return [{"name": limit, "limit": 100, "remaining": draw(st.integers(0, 100)),
+             "reset_seconds": draw(st.floats(0, 60, allow_nan=False))}
+            for limit in draw(st.lists(st.sampled_from(("requests", "tokens")), min_size=1, max_size=2, unique=True))]
+
+
+def _http_fault(draw: st.DrawFn, name: str) -> dict[str, Any]:
+    """A REST fault (protocol/faults.py): an error status, rate limits, a slow body; for one path or all."""
+    fault: dict[str, Any] = {"name": name}
+    if name == "http_error":
+        if draw(st.booleans()):
+            fault["code"] = draw(st.sampled_from((400, 401, 403, 404, 429, 500, 502, 503)))
+        if draw(st.booleans()):
+            fault["error"] = {"message": draw(_PLAIN), "type": draw(st.sampled_from(("invalid_request_error",
+                                                                                     "server_error"))),
+                              "code": draw(st.none() | _IDENTIFIER)}
+    elif name == "http_rate_limit":
+        if draw(st.booleans()):
+            fault["limits"] = _rate_limits(draw)
+    else:
+        fault["ms"] = draw(st.integers(0, 200))
+    if draw(st.booleans()):
+        fault["path"] = draw(st.sampled_from(_REST_PATHS))
+    return fault
+
+
 def _fault(draw: st.DrawFn) -> dict[str, Any]:
     name = draw(st.sampled_from(("close", "drop", "delay", "duplicate", "reorder", "stall", "expire", "rate_limits",
-                                 "refuse_handshake")))
-    fault: dict[str, Any] = {"name": name}
-    if name in ("drop", "delay", "duplicate", "reorder") or (name in ("close", "expire") and draw(st.booleans())):
+                                 "refuse_handshake", "http_error", "http_rate_limit", "http_slow_body",
+                                 "drop_channel", "delay_channel")))
+    fault: dict[str, Any] = _http_fault(draw, name) if name.startswith("http_") else {"name": name}
+    ends = ("close", "expire", "drop_channel")  # at an event, or after a number of events
+    if name in ("drop", "delay", "duplicate", "reorder") or (name in ends and draw(st.booleans())):
         fault["event"] = draw(st.sampled_from(_SERVER_EVENTS))
-    elif name in ("close", "expire"):
+    elif name in ends:
         fault["after_events"] = draw(st.integers(0, 20))
-    if name == "delay":
+    if name in ("delay", "delay_channel"):
         fault["ms"] = draw(st.integers(0, 500))
     if name == "close":
         fault["code"] = draw(st.sampled_from((1000, 1001, 1011, 4000)))
         fault["reason"] = draw(_PLAIN)
     if name == "rate_limits":
-        fault["limits"] = [{"name": limit, "limit": 100, "remaining": draw(st.integers(0, 100)),
-                            "reset_seconds": draw(st.floats(0, 60, allow_nan=False))}
-                           for limit in draw(st.lists(st.sampled_from(("requests", "tokens")), min_size=1,
-                                                      max_size=2, unique=True))]
+        fault["limits"] = _rate_limits(draw)
     if name == "refuse_handshake":
         fault["code"] = draw(st.sampled_from((400, 429, 503, 3000, 4000)))
         if draw(st.booleans()):

@@ -18,10 +18,13 @@ import asyncio
 import contextlib
 import json
 from collections import deque
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from mockserver.transports.webrtc import PCM_RATE, playback_track
+
+LOOPBACK = ("127.0.0.1",)  # the caller's ICE candidates by default: loopback, no STUN (as the mock's)
 
 
 class WebRtcCaller:
@@ -31,19 +34,23 @@ class WebRtcCaller:
         self.call_id = ""
         self.answer_sdp = ""
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.channel_closed = asyncio.Event()  # set when the data channel closes (the server's side too)
         self._microphone = microphone
         self._heard = bytearray()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def offer(cls, *, data_channel: bool = True, audio: bool = True) -> WebRtcCaller:
+    async def offer(cls, *, data_channel: bool = True, audio: bool = True,
+                    hosts: Sequence[str] | None = LOOPBACK) -> WebRtcCaller:
         """A caller with its offer made (`offer_sdp`), for posting it yourself (e.g. with the official SDK's
-        `client.realtime.calls.create(sdp=...)`); then give it the answer with `answered`."""
+        `client.realtime.calls.create(sdp=...)`); then give it the answer with `answered`. Its candidates are
+        on `hosts` (default loopback, as the mock's; None: aioice's choice, every interface but loopback, for
+        a server elsewhere); never a STUN server (the server's checks learn a caller's address behind NAT)."""
         from aiortc import RTCConfiguration, RTCPeerConnection
 
         from mockserver.transports.webrtc import use_host_addresses
 
-        use_host_addresses(("127.0.0.1",))  # loopback only, and no STUN (as the server does)
+        use_host_addresses(hosts)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         microphone = _Microphone()
         channel = pc.createDataChannel("oai-events") if data_channel else None
@@ -59,6 +66,10 @@ class WebRtcCaller:
             @channel.on("message")
             def on_message(message: str | bytes) -> None:
                 caller.events.put_nowait(json.loads(message))
+
+            @channel.on("close")
+            def on_close() -> None:
+                caller.channel_closed.set()
 
         await pc.setLocalDescription(await pc.createOffer())
         return caller
@@ -78,11 +89,11 @@ class WebRtcCaller:
     @classmethod
     async def connect(cls, base_url: str, *, api_key: str = "sk-test", session: dict[str, Any] | None = None,
                       headers: dict[str, str] | None = None, data_channel: bool = True, audio: bool = True,
-                      path: str = "/realtime/calls") -> WebRtcCaller:
+                      path: str = "/realtime/calls", hosts: Sequence[str] | None = LOOPBACK) -> WebRtcCaller:
         """Call the server at `base_url` (`http://127.0.0.1:8000/v1`): raw SDP, or multipart with a `session`."""
         import httpx2
 
-        caller = await cls.offer(data_channel=data_channel, audio=audio)
+        caller = await cls.offer(data_channel=data_channel, audio=audio, hosts=hosts)
         request_headers = {"Authorization": f"Bearer {api_key}", **(headers or {})}
         async with httpx2.AsyncClient() as http:
             if session is None:
@@ -101,8 +112,10 @@ class WebRtcCaller:
 
     async def send(self, event: dict[str, Any]) -> None:
         assert self.channel is not None, "this call has no data channel"
-        while self.channel.readyState != "open":
+        while self.channel.readyState == "connecting":
             await asyncio.sleep(0.005)  # real time: the channel opens once DTLS and SCTP are up
+        if self.channel.readyState != "open":
+            raise ConnectionError(f"the data channel is {self.channel.readyState}")
         self.channel.send(json.dumps(event))
 
     async def next_event(self, timeout: float = 10) -> dict[str, Any]:

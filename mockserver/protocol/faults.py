@@ -18,6 +18,15 @@ admin API, a scenario file) may change at any time; each session counts its own 
 - `refuse_handshake` (`code`, `error`): refuse new connections, with HTTP status `code` (400-599) before
   the upgrade, or by upgrading, sending `error` and closing with `code` (3000-4999).
 
+The data channel of a WebRTC call (`oai-events`; applied by transports/webrtc.py through `ChannelFaults`,
+never to a socket, a sideband or a SIP call), `count` being the calls it fires on:
+
+- `drop_channel` (`event` or `after_events`): the server closes the call's data channel instead of sending
+  the first event of type `event`, or once `after_events` events went out on it (default 0: as soon as it
+  opens). The call goes on without it: audio on the track, the session on its sidebands.
+- `delay_channel` (`ms`): every message on the data channel, both ways, takes `ms` milliseconds longer
+  (in order: a slow link, not a reordering one).
+
 REST requests (`/v1/audio/*`, `/v1/chat/completions`; applied by rest/http_faults.py, never to a socket),
 each optionally for one `path` only:
 
@@ -48,8 +57,9 @@ from mockserver.protocol.errors import ApiError
 from mockserver.protocol.session import Close
 
 NAMES = ("close", "drop", "delay", "duplicate", "reorder", "stall", "expire", "rate_limits", "refuse_handshake",
-         "http_error", "http_rate_limit", "http_slow_body")
+         "http_error", "http_rate_limit", "http_slow_body", "drop_channel", "delay_channel")
 HTTP_FAULTS = ("http_error", "http_rate_limit", "http_slow_body")  # REST requests only (rest/http_faults.py)
+CHANNEL_FAULTS = ("drop_channel", "delay_channel")  # a WebRTC call's data channel only (transports/webrtc.py)
 _NEEDS_EVENT = ("drop", "delay", "duplicate", "reorder")
 _STREAM = ("close", "expire", "drop", "delay", "duplicate", "reorder", "rate_limits")  # applied to each event
 
@@ -176,7 +186,7 @@ def _check_needs(name: str, given: dict[str, Any]) -> None:
     """The fields a fault cannot do without."""
     if name in _NEEDS_EVENT and "event" not in given:
         raise FaultError(f"fault {name}: needs `event` (an event type)", "event")
-    if name in ("delay", "http_slow_body") and "ms" not in given:
+    if name in ("delay", "http_slow_body", "delay_channel") and "ms" not in given:
         raise FaultError(f"fault {name}: needs `ms` >= 0", "ms")
     if name == "rate_limits" and not given.get("limits"):
         raise FaultError("fault rate_limits: needs `limits` (a non-empty list)", "limits")
@@ -383,3 +393,48 @@ class FaultInjector:
             self.close = Close(fault.code or 1011, fault.reason or "")
         else:
             self.expire = True
+
+
+@dataclass
+class ChannelFaults:
+    """The `drop_channel` and `delay_channel` faults of one call's data channel (sans-I/O: the transport asks,
+    and does what it is told). Faults are read live, as the injector reads them."""
+
+    faults: Callable[[], Sequence[Fault]]
+    sent: int = 0  # events that went out on the channel
+    dropped: bool = False
+    _fired: set[str] = field(default_factory=set)  # ids of the faults that fired on this call
+
+    def drop_before(self, event_type: str) -> bool:
+        """Close the channel instead of sending this event? (Counts it as sent otherwise.)"""
+        if self.dropped:
+            return True
+        for fault in self._active("drop_channel"):
+            if fault.event is None:
+                due = self.sent >= (fault.after_events or 0)
+            else:
+                due = fault.event == event_type and self.sent >= (fault.after_events or 0)
+            if due:
+                self._fire(fault)
+                self.dropped = True
+                return True
+        self.sent += 1
+        return False
+
+    def delay(self) -> float:
+        """Seconds every message on the channel takes now (0: none)."""
+        slowest = 0.0
+        for fault in self._active("delay_channel"):
+            if self.sent >= (fault.after_events or 0):
+                self._fire(fault)
+                slowest = max(slowest, (fault.ms or 0) / 1000)
+        return slowest
+
+    def _active(self, name: str) -> list[Fault]:
+        return [fault for fault in self.faults() if fault.name == name
+                and (fault.id in self._fired or fault.count is None or fault.fired < fault.count)]
+
+    def _fire(self, fault: Fault) -> None:
+        if fault.id not in self._fired:  # `count` counts calls: once per call
+            self._fired.add(fault.id)
+            fault.fired += 1

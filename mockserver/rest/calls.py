@@ -92,7 +92,7 @@ async def _create(request: Request, kind: str) -> Response:
     safety = request.headers.get(SAFETY_HEADER) or (secret.safety_identifier if secret is not None else None)
     runtime = state.open_session(kind, model, scope.name, initial=initial, on_call=True, safety_identifier=safety)
     assert runtime.call_id is not None
-    call = WebRtcCall(Call(runtime.call_id, "webrtc", scope.name, "active"), runtime)
+    call = WebRtcCall(Call(runtime.call_id, "webrtc", scope.name, "active"), runtime, lambda: scope.faults)
     state.calls[call.call.call_id] = call
     runtime.on_ended(lambda: state.calls.pop(call.call.call_id, None))
     try:
@@ -195,7 +195,7 @@ async def control(request: Request) -> Response:
     if action == "hangup":
         leg.end("hangup")
     elif action == "accept":
-        await leg.accept(body)
+        await leg.accept(body, safety_identifier=request.headers.get(SAFETY_HEADER))
     elif action == "reject":
         await leg.reject(body.get("status_code", DEFAULT_REJECT_STATUS))
     else:

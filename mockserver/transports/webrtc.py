@@ -12,6 +12,10 @@ until the channel opens (so `session.created` is its first message). Audio: the 
 and resampled to PCM16 24 kHz into the session's input (VAD, transcription); the outbound track plays
 the session's `OutputAudioBuffer` (protocol/output_audio.py) at real time, silence between answers.
 
+The call faults (protocol/faults.py `ChannelFaults`) act on the channel only: `drop_channel` closes it
+(the call, its track and its sidebands go on), `delay_channel` holds every message, both ways, for its
+`ms` (in order). The session's own faults (`drop`, `close`, ...) act before any of this, as on a socket.
+
 aiortc and PyAV are imported on the first call (about 0.4 s).
 """
 
@@ -21,13 +25,16 @@ import asyncio
 import contextlib
 import fractions
 import functools
+import json
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from mockserver.protocol.calls import Call
+from mockserver.protocol.faults import CHANNEL_FAULTS, ChannelFaults, Fault
 from mockserver.runtime import SessionRuntime
 
 log = logging.getLogger("realtime_mock")
@@ -39,14 +46,21 @@ CHANNEL_BUFFER_BYTES = 1024 * 1024  # unsent data channel bytes above which the 
 CODECS = ("audio/opus", "audio/PCMU", "audio/PCMA")  # in the live answer's order
 
 _ice_hosts: tuple[str, ...] | None = None
+_aioice_hosts: Any = None  # aioice's own `get_host_addresses`, before it was replaced
 
 
-def use_host_addresses(hosts: Sequence[str]) -> None:
+def use_host_addresses(hosts: Sequence[str] | None) -> None:
     """Gather ICE candidates on these addresses only (aioice otherwise skips loopback and takes every
-    other interface)."""
-    global _ice_hosts
+    other interface); None: aioice's own choice again (a caller of a server elsewhere)."""
+    global _ice_hosts, _aioice_hosts
     import aioice.ice
 
+    if _aioice_hosts is None:
+        _aioice_hosts = aioice.ice.get_host_addresses
+    if hosts is None:
+        _ice_hosts = None
+        aioice.ice.get_host_addresses = _aioice_hosts
+        return
     _ice_hosts = tuple(hosts)
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(_ice_hosts or ())
 
@@ -100,13 +114,19 @@ def _playback_track_class() -> type:
 
 class ChannelSink:
     """The `oai-events` data channel as a runtime sink. Paused until the channel opens (when the offer
-    asked for one) and while the channel holds more than CHANNEL_BUFFER_BYTES unsent."""
+    asked for one) and while the channel holds more than CHANNEL_BUFFER_BYTES unsent. It applies the
+    call faults: messages held for `delay_channel` (`_held`, in order), the close of `drop_channel`."""
 
-    def __init__(self, expects_channel: bool, on_close: Callable[[], None]) -> None:
+    def __init__(self, expects_channel: bool, on_close: Callable[[], None],
+                 faults: Callable[[], Sequence[Fault]] = tuple) -> None:
         self.on_resume: Callable[[], None] | None = None
+        self.faults = ChannelFaults(faults)
         self._expects_channel = expects_channel
         self._channel: Any = None
         self._on_close = on_close
+        self._held: deque[tuple[float, str | None]] = deque()  # (loop time due, text; None: close the channel)
+        self._timer: asyncio.TimerHandle | None = None
+        self._inbound_due = 0.0  # loop time the last delayed client message is due
 
     @property
     def paused(self) -> bool:
@@ -129,22 +149,86 @@ class ChannelSink:
 
     def deliver(self, frames: list[bytes]) -> None:
         channel = self._channel
-        if channel is None or channel.readyState != "open":
+        if channel is None or channel.readyState != "open" or self.faults.dropped:
             return  # a call without a channel (audio only): the events go to its sidebands only
+        if not self._held and not any(f.name in CHANNEL_FAULTS for f in self.faults.faults()):
+            self.faults.sent += len(frames)  # no call fault: the common case
+            for frame in frames:
+                channel.send(frame.decode("utf-8", "surrogatepass"))
+            return
         for frame in frames:
-            channel.send(frame.decode("utf-8", "surrogatepass"))
+            text = frame.decode("utf-8", "surrogatepass")
+            if self.faults.drop_before(_event_type(text)):
+                self._hold(self.faults.delay(), None)
+                return
+            self._hold(self.faults.delay(), text)
+
+    def received(self, message: str | bytes, receive: Callable[[str | bytes], None]) -> None:
+        """A client message from the channel: to `receive` now, or once `delay_channel` says (in order)."""
+        loop = asyncio.get_running_loop()
+        delay = self.faults.delay() if self.faults.faults() else 0.0
+        if delay <= 0 and loop.time() >= self._inbound_due:
+            receive(message)
+            return
+        self._inbound_due = max(loop.time() + delay, self._inbound_due)
+        loop.call_at(self._inbound_due, receive, message)
+
+    def _hold(self, delay: float, text: str | None) -> None:
+        """Send `text` (None: close the channel) once `delay` has passed and what is held before it went."""
+        if delay <= 0 and not self._held:
+            self._out(text)
+            return
+        loop = asyncio.get_running_loop()
+        self._held.append((max(loop.time() + delay, self._last_due()), text))
+        if self._timer is None:
+            self._timer = loop.call_at(self._held[0][0], self._release)
+
+    def _last_due(self) -> float:
+        return self._held[-1][0] if self._held else 0.0
+
+    def _release(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        while self._held and self._held[0][0] <= loop.time():
+            self._out(self._held.popleft()[1])
+        if self._held:
+            self._timer = loop.call_at(self._held[0][0], self._release)
+
+    def _out(self, text: str | None) -> None:
+        channel = self._channel
+        if channel is None or channel.readyState != "open":
+            return
+        if text is not None:
+            channel.send(text)
+        else:
+            log.info("realtime-mock: fault drop_channel closes the data channel of a call")
+            self._held.clear()
+            channel.close()
 
     def close(self, code: int, reason: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._held.clear()
         self._on_close()
+
+
+def _event_type(text: str) -> str:
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return ""
+    return str(event.get("type", "")) if isinstance(event, dict) else ""
 
 
 class WebRtcCall:
     """A live WebRTC call: its peer connection, its session runtime and its state."""
 
-    def __init__(self, call: Call, runtime: SessionRuntime) -> None:
+    def __init__(self, call: Call, runtime: SessionRuntime, faults: Callable[[], Sequence[Fault]] = tuple) -> None:
         self.call = call
         self.runtime = runtime
         self.pc: Any = None
+        self._faults = faults  # the scope's, read live (the call faults: ChannelSink)
         self._tasks: set[asyncio.Task[None]] = set()
         self.sink = ChannelSink(False, self._closed_by_runtime)
 
@@ -156,7 +240,7 @@ class WebRtcCall:
             use_host_addresses(("127.0.0.1",))
         offer = sanitize_offer(offer)
         self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.sink = ChannelSink("m=application" in offer, self._closed_by_runtime)
+        self.sink = sink = ChannelSink("m=application" in offer, self._closed_by_runtime, self._faults)
         if "m=audio" in offer:
             # Before the remote description: the answerer negotiates codecs inside it (transports.md 3.3).
             media = self.runtime.core.media
@@ -172,11 +256,12 @@ class WebRtcCall:
 
             @channel.on("message")  # type: ignore[untyped-decorator]
             def on_message(message: str | bytes) -> None:
-                self.runtime.receive(message)
+                sink.received(message, self.runtime.receive)
 
             @channel.on("close")  # type: ignore[untyped-decorator]
             def on_close() -> None:
-                self.end("the caller closed the data channel")
+                if not sink.faults.dropped:  # a channel the drop_channel fault closed leaves the call up
+                    self.end("the caller closed the data channel")
 
             self.sink.bind(channel)
 

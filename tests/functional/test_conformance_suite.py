@@ -53,11 +53,13 @@ def _closed_port() -> int:
 
 def test_the_shared_recordings_show_no_unexplained_drift_against_the_mock() -> None:
     shipped = allowlists.load(allowlists.DEFAULT)
-    suite = run_suite([_recordings()], "mock", allowlist=shipped)  # recorded pacing, as the CLI does by default
+    sideband = _recordings() / "newer" / "openai_ws_sideband.test_webrtc_sideband_text_turn.yaml"  # on a call
+    suite = run_suite([_recordings(), sideband], "mock", allowlist=shipped)  # recorded pacing, as the CLI's default
     assert [r.name for r in suite.results] == [
         "openai_ws.test_audio_in_server_vad_turn", "openai_ws.test_message_history_seeding",
-        "openai_ws.test_text_in_audio_out_turn", "openai_ws.test_tool_call_round"]
-    assert [r.status for r in suite.results] == ["passed"] * 4, table(suite)
+        "openai_ws.test_text_in_audio_out_turn", "openai_ws.test_tool_call_round",
+        "openai_ws_sideband.test_webrtc_sideband_text_turn"]
+    assert [r.status for r in suite.results] == ["passed"] * 5, table(suite)
     assert suite.unexplained == 0 and suite.ok
     assert suite.stale == []
     assert [e.number for e in shipped.entries if e.used == 0] == []  # every entry explains something
@@ -185,7 +187,8 @@ def test_stale_allowlist_entries_are_reported(tmp_path: Path, capsys: pytest.Cap
     extra.write_text(allowlists.DEFAULT.read_text() + "  - cassette: 'openai_ws.*'\n    kind: mock_drift\n"
                      "    event: session.updated\n    reason: a difference that no longer exists\n")
     assert conformance_command(_args(recording, "--allowlist", str(extra), "--pace", "none")) == 0
-    assert "#5 cassette=openai_ws.* kind=mock_drift, event=session.updated" in capsys.readouterr().out
+    number = len(allowlists.load(allowlists.DEFAULT).entries) + 1  # the entry added after the shipped ones
+    assert f"#{number} cassette=openai_ws.* kind=mock_drift, event=session.updated" in capsys.readouterr().out
 
 
 def test_beta_traffic_is_reported_with_its_ga_replacement(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

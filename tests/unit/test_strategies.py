@@ -18,8 +18,10 @@ from mockserver import schema_store, strategies
 from mockserver.audio import codecs, speech
 from mockserver.audio.formats import FORMATS, Format
 from mockserver.protocol.errors import ApiError
+from mockserver.protocol.faults import HTTP_FAULTS, Fault
 from mockserver.protocol.live_rules import tighten
 from mockserver.protocol.realtime import RealtimeSession
+from mockserver.rest import http_faults
 from mockserver.scenarios import parse_scenario
 from tests.unit.sessions import errors_of, realtime_session, types
 
@@ -273,3 +275,40 @@ def test_scenarios_have_every_reply_form() -> None:
     assert observed(strategies.scenarios(), forms, 200) == {
         "string", "text", "refusal", "function_call", "function_calls", "mcp_call", "mcp_list_tools", "fail",
         "incomplete", "error", "outputs"}
+
+
+def _faults(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(doc.get("faults") or ())
+
+
+def _has_fault_on_a_path(name: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda doc: any(f["name"] == name and "path" in f for f in _faults(doc))
+
+
+def test_scenarios_have_rest_faults_too() -> None:
+    for name in ("http_error", "http_rate_limit", "http_slow_body"):
+        assert reached(strategies.scenarios(), _has_fault_on_a_path(name)), name
+
+
+@settings(max_examples=150, deadline=None)
+@given(strategies.scenarios())
+def test_rest_faults_of_scenarios_apply_to_requests(doc: dict[str, Any]) -> None:
+    """Every generated REST fault loads and does what it says to a request on its path (and nothing elsewhere)."""
+    for spec in parse_scenario(json.dumps(doc)).faults:
+        fault = Fault.from_dict(dict(spec))
+        if fault.name not in HTTP_FAULTS:
+            assert http_faults.apply([fault], "/v1/audio/speech", "tts-1") == http_faults.Outcome()
+            continue
+        path = fault.path or "/v1/chat/completions"
+        outcome = http_faults.apply([fault], path, "gpt-4o")
+        if fault.name == "http_error":
+            assert outcome.status == (fault.code or 500) and outcome.error is not None
+        elif fault.name == "http_rate_limit":
+            limits = fault.limits or list(http_faults.DEFAULT_LIMITS)
+            assert all(f"x-ratelimit-limit-{limit['name']}" in outcome.headers for limit in limits)
+            assert (outcome.status == 429) == any(limit["remaining"] <= 0 for limit in limits)
+        else:
+            assert outcome.status is None and outcome.pause == (fault.ms or 0) / 1000
+        if fault.path is not None:
+            elsewhere = next(p for p in ("/v1/audio/speech", "/v1/audio/translations") if p != fault.path)
+            assert http_faults.apply([Fault.from_dict(dict(spec))], elsewhere, "gpt-4o") == http_faults.Outcome()
