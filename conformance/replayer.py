@@ -387,7 +387,8 @@ def replay_command(args: argparse.Namespace) -> int:
         print(f"realtime-mock: no such cassette: {', '.join(missing)}", file=sys.stderr)
         return 2
     if not paths:
-        print(f"realtime-mock: no cassettes in {', '.join(map(str, args.cassettes))}", file=sys.stderr)
+        print(f"realtime-mock: no cassettes (*.cassette.jsonl or *.yaml) in {', '.join(map(str, args.cassettes))}: "
+              "nothing to replay", file=sys.stderr)
         return 2
 
     def report(line: str) -> None:
@@ -402,7 +403,8 @@ def replay_command(args: argparse.Namespace) -> int:
     if sock is None:
         return 2
     count = len(app.state.replay.cassettes)
-    print(f"realtime-mock replay: {count} session(s) on ws://{args.host}:{args.port}/v1", file=sys.stderr)
+    print(f"realtime-mock replay: {count} session(s); point the app at http://{args.host}:{args.port}/v1",
+          file=sys.stderr)
     server = uvicorn.Server(app_config(app, host=args.host, port=args.port, log_level=args.log_level))
     serve_until_stopped(lambda: server.run(sockets=[sock]))
     mismatches: list[str] = app.state.mismatches

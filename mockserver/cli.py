@@ -319,12 +319,37 @@ def command_parsers(parser: argparse.ArgumentParser, prefix: str = "") -> dict[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, unknown = build_parser().parse_known_args(argv)
+    parser = build_parser()
+    _refuse_unknown_words(parser, list(sys.argv[1:] if argv is None else argv))
+    args, unknown = parser.parse_known_args(argv)
     if unknown:  # argparse would blame the top-level parser and show its usage, not the command's
         command: argparse.ArgumentParser = args.command_parser
         command.error(f"unrecognized arguments: {' '.join(_with_hint(command, arg) for arg in unknown)}")
     result: int = args.func(args)
     return result
+
+
+def _refuse_unknown_words(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """A mistyped command or option is reported first, with a "did you mean" and the usage of the command it was
+    given to (argparse would first ask for the required option a typo meant, or list every command)."""
+    words = iter(arg for arg in argv if not arg.startswith("-"))
+    command = parser
+    while True:
+        choices = next((a.choices for a in command._actions if isinstance(a, argparse._SubParsersAction)), None)
+        word = next(words, None) if choices is not None else None
+        if choices is None or word is None:
+            break
+        if word not in choices:
+            close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+            if close:
+                command.error(f"unknown command {word!r} (did you mean {close[0]}?)")
+            return  # argparse lists the commands
+        command = choices[word]
+    options = [option for action in command._actions for option in action.option_strings]
+    unknown = [arg for arg in argv[:argv.index("--") if "--" in argv else len(argv)]
+               if arg.startswith("--") and not any(o.startswith(arg.partition("=")[0]) for o in options)]
+    if unknown:
+        command.error(f"unrecognized arguments: {' '.join(_with_hint(command, arg) for arg in unknown)}")
 
 
 def _with_hint(parser: argparse.ArgumentParser, arg: str) -> str:

@@ -18,9 +18,10 @@ suites nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from mockserver.runner import RunningServer
     from mockserver.sip_client import SipCallHandle
     from mockserver.state import Scope
+    from mockserver.webrtc_client import WebRtcCaller
 
 MARKER = "realtime_scenario"
 
@@ -150,6 +152,32 @@ class RealtimeMock:
         webhook.secret_key(secret)  # ValueError when it is not a usable secret
         self.scope.webhook = (url, secret)
 
+    @contextlib.asynccontextmanager
+    async def webrtc_call(self, model: str | None = None, session: dict[str, Any] | None = None, *,
+                          api_key: str = "sk-test", data_channel: bool = True, audio: bool = True,
+                          translation: bool = False) -> AsyncIterator[WebRtcCaller]:
+        """`async with realtime_mock.webrtc_call() as call:` a WebRTC call to the mock in this test's scope,
+        made as a browser makes it (mockserver.webrtc_client.WebRtcCaller: an aiortc peer with the
+        `oai-events` channel and a microphone track), hung up when the block ends. With `model` or `session`
+        the offer goes as multipart with that session configuration, else as raw SDP (the default session);
+        `translation` calls `/v1/realtime/translations/calls`. The call's session is in `sessions()` and
+        `journal()`, with its `call_id`; `call.call_id` is what `client.realtime.connect(call_id=...)` takes."""
+        from mockserver.webrtc_client import WebRtcCaller
+
+        configured = dict(session or {})
+        if model is not None:
+            configured["model"] = model
+        if configured and not translation:
+            configured.setdefault("type", "realtime")
+        call = await WebRtcCaller.connect(
+            self.base_url, api_key=api_key, session=configured or None, headers=self.headers,
+            data_channel=data_channel, audio=audio,
+            path="/realtime/translations/calls" if translation else "/realtime/calls")
+        try:
+            yield call
+        finally:
+            await call.close()
+
     def calls(self) -> list[dict[str, Any]]:
         """This test's live calls (WebRTC and SIP, pending and active), as `GET /_mock/calls` lists them."""
         return [{"call_id": leg.call.call_id, "kind": leg.call.kind, "state": leg.call.state}
@@ -242,10 +270,13 @@ def realtime_mock(request: pytest.FixtureRequest, realtime_mock_server: RunningS
     if marker is not None:
         from mockserver.scenarios import ScenarioError
 
+        problem = None
         try:
             mock.load_scenario(*marker.args)
         except (ScenarioError, ValueError, OSError) as exc:  # the scenario's own words, not the plugin's traceback
-            pytest.fail(f"{MARKER}: {exc}", pytrace=False)
+            problem = f"{exc} (@pytest.mark.{MARKER})"
+        if problem is not None:  # outside the except: no "during handling of the above exception" chain
+            pytest.fail(problem, pytrace=False)
     yield mock
     for call in mock._sip_calls:  # a call the test left up is hung up
         call.close()

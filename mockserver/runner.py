@@ -7,12 +7,14 @@ import asyncio
 import ctypes
 import errno
 import gc
+import os
 import signal
 import socket
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 
@@ -102,14 +104,46 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _why_not(exc: OSError, host: str, port: int) -> str:
+def _why_not(exc: OSError, host: str, port: int, kind: str = "tcp") -> str:
     if exc.errno == errno.EADDRINUSE:
-        return f"port {port} is in use (another process holds it); give another with --port"
+        holder = port_holder(port, kind)
+        if holder is None:
+            holder = f"another process (`ss -lnp 'sport = :{port}'` names it)"
+        return f"port {port} is in use by {holder}: stop it, or give another port with --port"
     if exc.errno == errno.EACCES:
         return f"permission denied (port {port} needs privileges); give another with --port"
     if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
         return f"{host} is not an address of this machine; give another with --host"
     return f"{exc.strerror or exc}; check --host and --port"
+
+
+def port_holder(port: int, kind: str = "tcp") -> str | None:
+    """The process bound to a local `kind` ("tcp": listening, or "udp") port, as `process PID (COMMAND)`; None when
+    this machine cannot tell (not Linux, or a process of another user or container)."""
+    inodes = set()
+    for table in (f"/proc/net/{kind}", f"/proc/net/{kind}6"):
+        try:
+            rows = Path(table).read_text("ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()  # sl local_address rem_address st ... inode (the 10th); st 0A: listening
+            if len(fields) < 10 or (kind == "tcp" and fields[3] != "0A"):
+                continue
+            if int(fields[1].rpartition(":")[2], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    for process in Path("/proc").iterdir():
+        if not process.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (process / "fd").iterdir()):
+                command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                return f"process {process.name} ({command[:160] or process.name})"
+        except OSError:  # gone, or not ours to look at
+            continue
+    return None
 
 
 async def serve(server: uvicorn.Server, state: ServerState, sockets: list[socket.socket],
@@ -135,7 +169,7 @@ def bind_udp_or_say_why(host: str, port: int) -> socket.socket | None:
         sock.bind((host.strip("[]"), port))
     except OSError as exc:
         sock.close()
-        why = _why_not(exc, host, port).replace("--port", "--sip-port").replace("--host", "--sip-host")
+        why = _why_not(exc, host, port, "udp").replace("--port", "--sip-port").replace("--host", "--sip-host")
         print(f"realtime-mock: cannot listen for SIP on udp {host}:{port}: {why}", file=sys.stderr)
         return None
     return sock

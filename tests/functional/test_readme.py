@@ -478,6 +478,19 @@ def test_the_readme_has_a_synopsis_and_runnable_blocks() -> None:
     assert {"python", "sh", "yaml"} <= {b.lang for b in BLOCKS}
 
 
+def test_json_and_yaml_blocks_are_checked_not_merely_parsed() -> None:
+    check_json(Block(1, "json", '{"type": "response.create", "response": {"output_modalities": ["text"]}}'))
+    check_json(Block(1, "json", '{"any": ["document"]}'))  # not an event: parsed only
+    with pytest.raises(AssertionError, match="no event type"):
+        check_json(Block(1, "json", '{"type": "response.make"}'))
+    with pytest.raises(AssertionError):
+        check_json(Block(1, "json", '{"type": "response.create", "response": {"modalities": ["text"]}}'))
+    with pytest.raises(json.JSONDecodeError):
+        check_json(Block(1, "json", "{'type': 'response.create'}"))
+    with pytest.raises(ValueError):
+        parse_scenario("name: x\nrules:\n  - reply: {txt: oops}\n", source="README.md:1")
+
+
 def test_block_parsing_markers_and_shell_splitting() -> None:
     text = ("x\n<!-- not-run: needs a GPU -->\n```sh\nrealtime-mock serve  # a comment\n```\n"
             "- item\n\n  ```python\n  print(1)\n  ```\n")
@@ -502,9 +515,13 @@ def test_the_node_instructions_lead_with_serve_tls_and_name_the_certificate_as_i
     assert how.startswith("`realtime-mock serve --tls`"), how
     assert f"NODE_EXTRA_CA_CERTS={(tls.DEFAULT_DIR / tls.CERT_FILE).as_posix()}" in how
     assert "self-signed certificate is its own CA" in how and "`cert.pem` itself" in how
+    assert "IP subjectAltName" in how  # what a certificate of one's own needs for Node to accept 127.0.0.1
     cert_path, _ = tls.ensure_certificate(tmp_path)
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     assert cert.issuer == cert.subject  # self-signed: its issuer, the CA, is itself
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
+    assert names.get_values_for_type(x509.DNSName) == ["localhost"]
     public_key = cert.public_key()
     assert isinstance(public_key, ec.EllipticCurvePublicKey)
     public_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
