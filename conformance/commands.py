@@ -5,8 +5,8 @@
     realtime-mock migrate CASSETTE... [--output FILE]
 
 `conformance` exits 1 when a cassette has unexplained drift (or could not be run: unreadable, target
-unreachable), 0 otherwise (a URL target without an API key skips every cassette: 0), and 2 on usage
-errors and when there is no cassette at all (a run that checks nothing fails). `migrate` prints what the
+unreachable), 0 otherwise, and 2 on usage errors and when nothing was checked: no cassette at all, or every
+one skipped (a URL target without an API key skips them): a run that checks nothing fails. `migrate` prints what the
 cassettes' beta traffic must change for GA, and exits 0 (2 on usage errors, or no cassette). CASSETTE may
 be a folder (its `*.cassette.jsonl` and `*.yaml` files are used).
 """
@@ -33,7 +33,8 @@ def add_conformance_arguments(parser: argparse.ArgumentParser) -> None:
                              f"URL as the SDKs take it, ws(s):// or http(s)://, with or without /realtime, e.g. "
                              f"{LIVE_URL}")
     parser.add_argument("--api-key", default=None,
-                        help="API key for a URL target (default: $OPENAI_API_KEY); without one, URL runs are skipped")
+                        help="API key for a URL target (default: $OPENAI_API_KEY); without one, every cassette is "
+                             "skipped and the run fails (exit 2: nothing was checked)")
     parser.add_argument("--allowlist", type=Path, default=None,
                         help="known, explained differences (default: allowlist.yaml shipped with conformance/)")
     parser.add_argument("--format", choices=("table", "markdown", "json", "junit"), default="table",
@@ -117,6 +118,10 @@ def conformance_command(args: argparse.Namespace) -> int:
         if fmt == "table":
             sys.stdout.write("\n")
         sys.stdout.write(text)
+    if all(r.status.startswith("skipped") for r in suite.results):  # a URL without a key: nothing was checked
+        print("realtime-mock conformance: nothing was checked (every cassette was skipped); a run that checks "
+              "nothing fails", file=sys.stderr)
+        return 2
     return 0 if suite.ok else 1
 
 

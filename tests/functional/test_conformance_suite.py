@@ -123,15 +123,17 @@ def test_a_url_target_is_judged_as_the_live_api(start_mock: Start) -> None:
     assert any("gave up waiting for 1 x response.function_call_arguments.done" in n for n in result.replay.notes)
 
 
-def test_a_url_target_without_a_key_is_skipped(monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_url_target_without_a_key_skips_every_cassette_and_fails(monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     recording = str(_recordings() / "openai_ws.test_tool_call_round.yaml")
-    assert conformance_command(_args(recording, "--target", LIVE_URL, "--format", "json")) == 0
-    data = json.loads(capsys.readouterr().out)
+    assert conformance_command(_args(recording, "--target", LIVE_URL, "--format", "json")) == 2
+    printed = capsys.readouterr()
+    data = json.loads(printed.out)
     assert [c["status"] for c in data["cassettes"]] == [NO_KEY]
     assert NO_KEY == "skipped: --target URL needs --api-key or OPENAI_API_KEY"
-    assert conformance_command(_args(recording, "--target", LIVE_URL)) == 0
+    assert "nothing was checked (every cassette was skipped)" in printed.err  # a run that checks nothing fails
+    assert conformance_command(_args(recording, "--target", LIVE_URL)) == 2
     assert NO_KEY in capsys.readouterr().out
 
 
