@@ -68,13 +68,23 @@ async def create_translation(request: Request) -> Response:
     return await _create(request, "translation")
 
 
-async def _create(request: Request, kind: str) -> Response:
-    state: ServerState = request.app.state.mock
+def _unauthorized(request: Request, state: ServerState) -> Response | None:
+    """The 401 for a request without a usable key, or None."""
     key = _bearer(request)
     if key is None:
         return _refused(401, no_key())
     if not state.key_is_valid(key):
         return _refused(401, handshake.invalid_api_key(key))
+    return None
+
+
+async def _create(request: Request, kind: str) -> Response:
+    state: ServerState = request.app.state.mock
+    unauthorized = _unauthorized(request, state)
+    if unauthorized is not None:
+        return unauthorized
+    key = _bearer(request)
+    assert key is not None
     secret = state.secret(key)
     if secret is not None and (secret.kind == "translation") != (kind == "translation"):
         return _refused(401, handshake.wrong_secret(secret.kind, kind))
@@ -163,11 +173,9 @@ def _bearer(request: Request) -> str | None:
 
 async def control(request: Request) -> Response:
     state: ServerState = request.app.state.mock
-    key = _bearer(request)
-    if key is None:
-        return _refused(401, no_key())
-    if not state.key_is_valid(key):
-        return _refused(401, handshake.invalid_api_key(key))
+    unauthorized = _unauthorized(request, state)
+    if unauthorized is not None:
+        return unauthorized
     action = request.path_params["action"]
     if action not in ACTIONS:
         return error_response(404, invalid_url(request))
