@@ -66,7 +66,9 @@ def uvicorn_config(state: ServerState, *, host: str = "127.0.0.1", port: int = 8
 def bind_socket(host: str, port: int) -> socket.socket:
     """A socket bound as uvicorn would bind it (uvicorn then serves on it): binding first lets a command say
     why it cannot listen before it prints where it listens. OSError when it cannot bind."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on connections whose socket says
+    # it is TCP, and with Nagle on every small write of a turn waits for the peer's delayed ACK.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
