@@ -87,8 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
         host, port = sip_sock.getsockname()[:2]
         print(f"realtime-mock: SIP on udp {host}:{port} (INVITE sip:proj_test@{host}:{port}); incoming calls go to "
               f"{args.webhook_url or 'no webhook (find them in GET /_mock/calls)'}", flush=True)
-    tune_process()
     server = uvicorn.Server(uvicorn_config(state, host=args.host, port=args.port, log_level=args.log_level, tls=tls))
+    server.config.load()  # the app and what it imports, before tune_process freezes them out of the collector
+    tune_process()
     with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
         serve_until_stopped(lambda: runner.run(serve(server, state, [sock], sip_sock)))
     return 0
