@@ -26,6 +26,7 @@ from mockserver.protocol.faults import handshake_refusal
 from mockserver.protocol.translation import apply_translation_update
 from mockserver.rest.bodies import BodyRefused, error_response, invalid_url, read_body, read_json_object
 from mockserver.rest.client_secrets import no_key
+from mockserver.rest.forms import parse_form
 from mockserver.state import SAFETY_HEADER, SCOPE_HEADER, SCOPE_QUERY, ServerState
 
 OFFER_LIMIT = 256 * 1024  # an SDP offer is a few KiB
@@ -119,7 +120,8 @@ async def _offer(request: Request) -> tuple[str, dict[str, Any] | None]:
     media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     given: dict[str, Any] | None = None
     if media_type == "multipart/form-data":
-        form = await request.form(max_files=0, max_fields=8, max_part_size=OFFER_LIMIT)
+        raw = await read_body(request, OFFER_LIMIT)  # refused at once when it says it is larger
+        form = await parse_form(request.headers, raw, max_files=0, max_fields=8, max_part_size=OFFER_LIMIT)
         sdp, session = form.get("sdp"), form.get("session")
         offer = sdp if isinstance(sdp, str) else ""
         if session is not None:

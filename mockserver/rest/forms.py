@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
@@ -47,6 +47,23 @@ def unreadable_form(detail: str) -> ApiError:  # [unverified] the live wording f
     return ApiError(f"Could not parse the multipart form: {detail}.")
 
 
+async def parse_form(headers: Headers, raw: bytes, *, max_files: int, max_fields: int, max_part_size: int
+                     ) -> FormData:
+    """A multipart body already read (within its limit), parsed; BodyRefused (400) when it cannot be."""
+    if not raw or "content-type" not in headers:  # no body at all: no fields (the schema says what is missing)
+        return FormData()
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield raw
+        yield b""
+
+    parser = MultiPartParser(headers, stream(), max_files=max_files, max_fields=max_fields,
+                             max_part_size=max_part_size)
+    try:
+        return await parser.parse()
+    except MultiPartException as error:
+        raise BodyRefused(400, unreadable_form(error.message)) from None
+
+
 async def read_upload(request: Request, coerce: dict[str, Callable[[str], Any]]
                       ) -> tuple[dict[str, Any], Upload | None]:
     """(the fields as a JSON document, the uploaded `file` or None); BodyRefused says why it cannot be read."""
@@ -59,15 +76,7 @@ async def read_upload(request: Request, coerce: dict[str, Callable[[str], Any]]
             raise BodyRefused(413, too_large(int(declared) if declared.isdigit() else UPLOAD_LIMIT + 1)) from None
         raise
 
-    async def stream() -> AsyncGenerator[bytes, None]:
-        yield raw
-        yield b""
-
-    parser = MultiPartParser(request.headers, stream(), max_files=4, max_fields=200, max_part_size=UPLOAD_LIMIT)
-    try:
-        parsed = await parser.parse()
-    except MultiPartException as error:
-        raise BodyRefused(400, unreadable_form(error.message)) from None
+    parsed = await parse_form(request.headers, raw, max_files=4, max_fields=200, max_part_size=UPLOAD_LIMIT)
     document: dict[str, Any] = {}
     upload: Upload | None = None
     for key, value in parsed.multi_items():
