@@ -4,6 +4,7 @@ the socket peer (`client`) and the `Host` a request names."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.testclient import TestClient
 
-from mockserver import control
+from mockserver import control, sip_admin
 from mockserver.app import create_app
 from mockserver.rest import bodies
 from mockserver.state import ServerConfig, ServerState
@@ -60,6 +61,23 @@ def test_a_cross_origin_post_is_refused(local: tuple[TestClient, ServerState], o
     client, state = local
     assert "cross-origin" in refused(client.post("/_mock/faults", content=DROP, headers={**JSON, "Origin": origin}))
     assert state.scope().faults == []
+
+
+ADMIN_ROUTES = sorted({(method, re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: {"action": "hangup"}.get(m.group(1), "x_nope"),
+                                     route.path))
+                       for route in (*control.ROUTES, *sip_admin.ROUTES) for method in (route.methods or ())
+                       if method != "HEAD" and route.path != "/_mock/health"})
+
+
+@pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)
+def test_every_admin_route_is_guarded(local: tuple[TestClient, ServerState], method: str, path: str) -> None:
+    """The calls and SIP routes (sip_admin.py) too: a web page cannot reach any of them, nor a remote peer."""
+    client, _ = local
+    assert "cross-origin" in refused(client.request(method, path, content=b"{}",
+                                                    headers={**JSON, "Origin": "http://evil.example"}))
+    remote, _ = server(peer=REMOTE)
+    with remote:
+        assert "loopback" in refused(remote.request(method, path, content=b"{}", headers=JSON))
 
 
 def test_the_servers_own_origin_is_welcome(local: tuple[TestClient, ServerState]) -> None:
