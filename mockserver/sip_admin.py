@@ -22,20 +22,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockserver.audio.speech import speak, transcribe
 from mockserver.control import admin
 from mockserver.protocol.errors import ApiError
 from mockserver.rest.bodies import BodyRefused, JsonBody, error_response, read_json_object
-from mockserver.sip import rtp, webhook
-from mockserver.sip_client import SipCaller
+from mockserver.sip import rtp
 from mockserver.state import Scope, ServerState
-from mockserver.transports import sip
+
+if TYPE_CHECKING:  # the SIP machinery (numpy, the webhook signer) loads with the first call, not at start-up
+    from mockserver.sip_client import SipCaller
 
 KEPT_CALLERS = 100  # simulated calls whose side stays readable (the oldest go first)
 
@@ -43,6 +43,9 @@ KEPT_CALLERS = 100  # simulated calls whose side stays readable (the oldest go f
 async def place_call(state: ServerState, scope: str, *, headers: Any = (), codecs: tuple[str, ...] = ("PCMU", "PCMA"),
                      audio: bytes | None = None) -> SipCaller:
     """A simulated incoming call in `scope` through the SIP endpoint; returns once it rings (or was refused)."""
+    from mockserver.sip_client import SipCaller
+    from mockserver.transports import sip
+
     endpoint = await sip.endpoint(state)
     host, port = endpoint.address
     caller = await SipCaller.dial(host, port, headers=headers, scope=scope, codecs=codecs, audio=audio)
@@ -84,6 +87,8 @@ async def webhook_config(request: Request, state: ServerState, scope: Scope) -> 
         if not isinstance(secret, str):
             raise _refused("`secret` must be the webhook secret (whsec_...).", "secret")
         try:
+            from mockserver.sip import webhook
+
             webhook.secret_key(secret)
         except ValueError as exc:
             raise _refused(f"`secret`: {exc}.", "secret") from None
@@ -151,12 +156,16 @@ def _caller(request: Request, state: ServerState, scope: Scope) -> SipCaller:
     if caller is None or caller.scope != scope.name:
         raise _refused(f"No simulated SIP call '{call_id}' in scope '{scope.name}'.", status=404,
                        code="call_not_found")
+    from mockserver.sip_client import SipCaller
+
     assert isinstance(caller, SipCaller)
     return caller
 
 
 def _side(caller: SipCaller, *, with_audio: bool = False) -> dict[str, Any]:
     heard = caller.heard()
+    from mockserver.audio.speech import transcribe
+
     said: dict[str, Any] = {"ms": len(heard) // 48, "transcript": transcribe(heard)}
     if with_audio:
         said["audio"] = base64.b64encode(heard).decode("ascii")
@@ -176,6 +185,8 @@ def _headers(given: Any) -> list[tuple[str, str]]:
 
 def _audio(body: dict[str, Any]) -> bytes | None:
     if isinstance(body.get("text"), str):
+        from mockserver.audio.speech import speak
+
         return bytes(9_600) + speak(body["text"]) + bytes(24_000)  # 200 ms before, 500 ms after: a turn
     given = body.get("audio")
     if given is None:

@@ -11,7 +11,7 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from mockserver.audio import codecs, formats
+from mockserver.audio import formats
 from mockserver.protocol import base64_audio, errors, session_config
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.conversation import Conversation, clone, public
@@ -37,6 +37,8 @@ class ConversationSession(Session):
 
     def hear_call_audio(self, pcm: bytes) -> None:
         """Audio from a call's media track (PCM16 24 kHz mono), as if appended to the input buffer."""
+        from mockserver.audio import codecs  # numpy: loaded with the first call, not at start-up
+
         fmt = self.input_audio.format
         self.input_audio.append(pcm if fmt == "audio/pcm" else codecs.encode(pcm, fmt))
 

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from mockserver.audio import codecs, formats
+from mockserver.audio import formats
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.ids import IdSource
 
@@ -110,6 +110,8 @@ class OutputAudioBuffer:
     def _take(self, event: dict[str, Any], now: float) -> dict[str, Any] | None:
         fmt = formats.format_of(self._output_format()) if event["type"] == "response.output_audio.delta" \
             else "audio/pcm"  # a translation's deltas are PCM16 24 kHz
+        from mockserver.audio import codecs  # numpy: loaded with the first call, not at start-up
+
         pcm = codecs.decode(base64.b64decode(event["delta"]), fmt)
         response_id = event.get("response_id")
         started = None

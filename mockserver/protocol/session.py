@@ -16,15 +16,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from mockserver.protocol import base64_audio, errors, session_config
 from mockserver.protocol.clock import Clock
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.ids import IdSource
-from mockserver.protocol.output_audio import OutputAudioBuffer
 from mockserver.protocol.responses import Pacing
 from mockserver.protocol.validation import Schemas
+
+if TYPE_CHECKING:  # only sessions on calls have one (realtime.py makes it); numpy stays out of start-up
+    from mockserver.protocol.output_audio import OutputAudioBuffer
 
 MAX_APPEND_BYTES = 15 * 1024 * 1024  # "cannot exceed 15 MB" per append (reference 5.4)
 # Out-of-band responses (`conversation: "none"`) in progress at once, per session. The live limit is not
