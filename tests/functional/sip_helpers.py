@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.functional.conftest import until
+
 SECRET = "whsec_" + "dGhlIG1vY2sncyB3ZWJob29rIHNlY3JldCBmb3IgdGVzdHM="
 TRANSCRIBED: dict[str, Any] = {"type": "realtime", "model": "gpt-realtime", "instructions": "You answer the phone.",
                "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}}}
@@ -91,14 +93,5 @@ async def accept(client: openai.AsyncOpenAI, event: Any) -> None:
 
 
 async def until_type(conn: Any, event_type: str, timeout: float = 15) -> list[Any]:
-    """Sideband events up to and including the first of `event_type`."""
-    seen: list[Any] = []
-
-    async def collect() -> None:
-        while True:
-            seen.append(await conn.recv())
-            if seen[-1].type == event_type:
-                return
-
-    await asyncio.wait_for(collect(), timeout)
-    return seen
+    """Sideband events up to and including the first of `event_type` (a call's turn takes longer: 15 s)."""
+    return await until(conn, event_type, timeout)

@@ -21,7 +21,7 @@ from mockserver import schema_store
 from mockserver.audio import speech
 from mockserver.runner import RunningServer
 from mockserver.state import ServerConfig
-from tests.functional.conftest import Served, Start, sdk_client
+from tests.functional.conftest import Served, Start, sdk_client, until
 from tests.functional.test_admin_api import call
 
 pytestmark = pytest.mark.functional
@@ -34,20 +34,6 @@ def spoken(text: str, chunk: int = 9_600) -> list[str]:
     """`text` said with the speech codec between pauses, as base64 chunks of `chunk` bytes (200 ms)."""
     pcm = bytes(48 * 200) + speech.speak(text) + bytes(48 * 600)
     return [base64.b64encode(pcm[i:i + chunk]).decode() for i in range(0, len(pcm), chunk)]
-
-
-async def upto(conn: Any, event_type: str, timeout: float = 10) -> list[Any]:
-    """SDK events up to and including the first of `event_type`."""
-    seen: list[Any] = []
-
-    async def collect() -> None:
-        while True:
-            seen.append(await conn.recv())
-            if seen[-1].type == event_type:
-                return
-
-    await asyncio.wait_for(collect(), timeout)
-    return seen
 
 
 def joined(events: list[Any], event_type: str) -> str:
@@ -65,16 +51,16 @@ async def speak_and_close(conn: Any, *texts: str) -> list[Any]:
         for chunk in spoken(text):
             await conn.session.input_audio_buffer.append(audio=chunk)
     await conn.session.close()
-    return await upto(conn, "session.closed")
+    return await until(conn, "session.closed")
 
 
 async def test_the_sdk_hears_a_sentence_translated_as_text_and_as_audio(mock: RunningServer) -> None:
     async with sdk_client(mock).realtime.translations.connect(model=MODEL) as conn:
-        (created,) = await upto(conn, "session.created")
+        (created,) = await until(conn, "session.created")
         assert (created.session.type, created.session.model) == ("translation", MODEL)
         await conn.session.update(session={"audio": {"output": {"language": "es"},
                                                      "input": {"transcription": {"model": "gpt-realtime-whisper"}}}})
-        (updated,) = await upto(conn, "session.updated")
+        (updated,) = await until(conn, "session.updated")
         assert updated.session.audio.output.language == "es"
         events = await speak_and_close(conn)
     assert joined(events, "session.input_transcript.delta") == SENTENCE
@@ -88,7 +74,7 @@ async def test_the_sdk_hears_a_sentence_translated_as_text_and_as_audio(mock: Ru
 
 async def test_session_close_ends_cleanly_and_the_journal_keeps_the_session(mock: RunningServer) -> None:
     async with sdk_client(mock).realtime.translations.connect(model=MODEL) as conn:
-        created = (await upto(conn, "session.created"))[0]
+        created = (await until(conn, "session.created"))[0]
         await speak_and_close(conn)
     session_id = created.session.id
     for _ in range(200):  # the server sees the client's close a moment later
@@ -118,16 +104,16 @@ async def test_a_scenario_phrase_table_gives_the_translation(mock: RunningServer
 
 async def test_bad_events_get_the_live_errors_and_the_session_goes_on(mock: RunningServer) -> None:
     async with sdk_client(mock).realtime.translations.connect(model=MODEL) as conn:
-        await upto(conn, "session.created")
+        await until(conn, "session.created")
         for bad in ({"type": "response.create"}, {"type": "input_audio_buffer.append", "audio": ""},
                     {"type": "session.update", "session": {"audio": {"input": {"language": "en"}}}},
                     {"type": "session.update", "session": {"audio": {"input": {"format": {"type": "audio/pcmu"}}}}},
                     {"type": "session.input_audio_buffer.append", "audio": "%%%"}):
             await conn.send(bad)
-            (error,) = await upto(conn, "error")
+            (error,) = await until(conn, "error")
             assert error.error.type == "invalid_request_error", error
         await conn.session.update(session={"audio": {"output": {"language": "de"}}})
-        await upto(conn, "session.updated")
+        await until(conn, "session.updated")
         events = await speak_and_close(conn)
     assert joined(events, "session.output_transcript.delta") == f"[de] {SENTENCE}"
 
@@ -146,9 +132,9 @@ async def test_bad_events_get_the_live_errors_and_the_session_goes_on(mock: Runn
 async def test_the_live_error_words(mock: RunningServer, event: dict[str, Any], code: str, param: str,
                                     message: str) -> None:
     async with sdk_client(mock).realtime.translations.connect(model=MODEL) as conn:
-        await upto(conn, "session.created")
+        await until(conn, "session.created")
         await conn.send(event)
-        (error,) = await upto(conn, "error")
+        (error,) = await until(conn, "error")
     assert (error.error.code, error.error.param, error.error.message) == (code, param, message)
 
 
@@ -188,7 +174,7 @@ async def test_a_translation_client_secret_opens_translation_sessions_only(mock:
     assert minted.session.audio.output.language == "it"
     ephemeral = AsyncOpenAI(api_key=minted.value, base_url=mock.base_url, websocket_base_url=mock.websocket_base_url)
     async with ephemeral.realtime.translations.connect(model=MODEL) as conn:
-        (created,) = await upto(conn, "session.created")
+        (created,) = await until(conn, "session.created")
         assert created.session.audio.output.language == "it"  # the secret's configuration
         events = await speak_and_close(conn)
     assert joined(events, "session.output_transcript.delta") == f"[it] {SENTENCE}"
@@ -230,11 +216,11 @@ async def test_faults_apply_to_translation_sessions(mock: RunningServer) -> None
 
 async def test_an_injected_event_is_checked_against_the_translation_schemas(mock: RunningServer) -> None:
     async with sdk_client(mock).realtime.translations.connect(model=MODEL) as conn:
-        (created,) = await upto(conn, "session.created")
+        (created,) = await until(conn, "session.created")
         status, body = call(mock, "POST", f"/_mock/sessions/{created.session.id}/events",
                             {"type": "session.output_transcript.delta", "delta": "injected"})
         assert status == 200 and body["schema_problems"] == []
-        (injected,) = await upto(conn, "session.output_transcript.delta")
+        (injected,) = await until(conn, "session.output_transcript.delta")
     assert injected.delta == "injected"
 
 
