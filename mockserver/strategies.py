@@ -41,7 +41,6 @@ A downstream property test:
     from hypothesis import given
     from mockserver import schema_store, strategies
     from mockserver.protocol.realtime import RealtimeSession
-from mockserver.protocol.validation import KIND_OF_TYPE, next_discriminator
 
     VALIDATOR = schema_store.schemas().validator(RealtimeSession.EVENTS.schemas)
 
@@ -80,7 +79,7 @@ from mockserver.protocol import errors
 from mockserver.protocol.errors import ApiError
 from mockserver.protocol.live_rules import tighten
 from mockserver.protocol.realtime import RealtimeSession
-from mockserver.protocol.validation import KIND_OF_TYPE, next_discriminator
+from mockserver.protocol.validation import KIND_OF_TYPE, json_type, next_discriminator
 from mockserver.scenarios.engine import ALWAYS_AVAILABLE
 
 __all__ = [
@@ -199,21 +198,6 @@ _PLURALS = {"string": "strings", "integer": "integers", "number": "numbers", "bo
             "object": "objects", "array": "arrays", "null": "nulls"}
 
 
-def _kind_of(value: Any) -> str:
-    """The JSON type of a value, as JSON Schema sees it (2.0 is an integer)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "integer" if value.is_integer() else "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 # -- the schemas ------------------------------------------------------------------------------------
 
 class _Schema:
@@ -258,9 +242,9 @@ class _Schema:
             declared = node["type"]
             return set(declared) if isinstance(declared, list) else {declared}
         if "const" in node:
-            return {_kind_of(node["const"])}
+            return {json_type(node["const"])}
         if "enum" in node:
-            return {_kind_of(v) for v in node["enum"]}
+            return {json_type(v) for v in node["enum"]}
         if "anyOf" in node:
             found: set[str] = set()
             for branch in node["anyOf"]:
@@ -273,7 +257,7 @@ class _Schema:
 
     def accepts(self, node: Any, value: Any) -> bool:
         kinds = self.kinds(node)
-        kind = _kind_of(value)
+        kind = json_type(value)
         return not kinds or kind in kinds or (kind == "integer" and "number" in kinds)
 
     def words(self, nodes: Iterable[Any]) -> str:
@@ -360,7 +344,7 @@ def _narrow(schema: _Schema, branches: Sequence[dict[str, Any]], value: Any) -> 
             if all(key in branches[i].get("required", ()) for i in candidates):
                 return _Narrowed("missing_tag", key=key)
             break
-        matching = [i for i in candidates if consts[i] == value[key] and _kind_of(consts[i]) == _kind_of(value[key])]
+        matching = [i for i in candidates if consts[i] == value[key] and json_type(consts[i]) == json_type(value[key])]
         if not matching:
             return _Narrowed("bad_tag", key=key, supported=tuple(dict.fromkeys(consts[i] for i in candidates)))
         candidates = matching

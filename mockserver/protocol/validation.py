@@ -321,9 +321,9 @@ def _json_types(schema: dict[str, Any], root: dict[str, Any]) -> set[str]:
         declared = schema["type"]
         return set(declared) if isinstance(declared, list) else {declared}
     if "const" in schema:
-        return {_type_name(schema["const"])}
+        return {json_type(schema["const"])}
     if "enum" in schema:
-        return {_type_name(v) for v in schema["enum"]}
+        return {json_type(v) for v in schema["enum"]}
     union = schema.get("anyOf") or schema.get("oneOf")
     if union:
         found: set[str] = set()
@@ -336,7 +336,8 @@ def _json_types(schema: dict[str, Any], root: dict[str, Any]) -> set[str]:
     return set()
 
 
-def _type_name(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON type of a value as JSON Schema sees it (2.0 is an integer)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -354,7 +355,7 @@ def _accepts_type(schema: dict[str, Any], instance: Any, root: dict[str, Any]) -
     types = _json_types(schema, root)
     if not types:
         return True
-    kind = _type_name(instance)
+    kind = json_type(instance)
     return kind in types or (kind == "integer" and "number" in types)
 
 
