@@ -53,12 +53,13 @@ def test_schemas_check_fails_on_drift(tmp_path: Path) -> None:
     assert "generated/realtime/server/error.json" in result.stdout
 
 
-def _serve(*args: str) -> tuple[subprocess.Popen[bytes], int]:
-    """`realtime-mock serve` on a free port, once it answers its health check."""
+def _serve(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """`realtime-mock serve` on a free port (in `env`, default this one), once it answers its health check; its
+    output merged into stdout."""
     port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(["realtime-mock", "serve", "--port", str(port), "--log-level", "warning", *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=ROOT, env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -262,19 +263,8 @@ def test_serve_admin_token_scenario_dirs_and_admin_hosts(tmp_path: Path) -> None
 
 
 def _serve_off_loopback(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    """`realtime-mock serve --host 0.0.0.0` once it listens (its output merged into stdout)."""
-    port = _free_port()
-    proc = subprocess.Popen(["realtime-mock", "serve", "--port", str(port), "--host", "0.0.0.0", "--log-level",
-                             "warning"], cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_mock/health", timeout=2).close()
-            return proc, port
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)  # real time is the point: waiting for a real process to listen
+    """`realtime-mock serve --host 0.0.0.0` once it listens."""
+    return _serve("--host", "0.0.0.0", env=env)
 
 
 def _output_after_stop(proc: subprocess.Popen[bytes]) -> str:

@@ -29,10 +29,14 @@ class Driver:
     """A session plus everything it sent; every server event is checked against schemas/."""
 
     def __init__(self, responder: Responder | None = None, *, pacing: Pacing | None = None,
-                 session_seconds: float = 3600, seed: int = 7) -> None:
-        self.clock = FakeClock()
-        self.session: Any = realtime_session(seed, self.clock, responder=responder, limits=Limits(
-            session_seconds=session_seconds, pacing=pacing or Pacing()))
+                 session_seconds: float = 3600, seed: int = 7, session: Any = None, clock: FakeClock | None = None,
+                 family: str = "realtime/server") -> None:
+        """A realtime session made here, or `session` (made on `clock`) whose events are of schema `family`."""
+        self.clock = clock or FakeClock()
+        self.session: Any = session if session is not None else realtime_session(
+            seed, self.clock, responder=responder, limits=Limits(session_seconds=session_seconds,
+                                                                 pacing=pacing or Pacing()))
+        self.family = family
         self.sent: list[dict[str, Any]] = []
         self.pump()
 
@@ -44,7 +48,7 @@ class Driver:
     def pump(self, limit: int = 100_000) -> list[dict[str, Any]]:
         out = self.session.poll(limit)
         for event in out:
-            problems = schema_store.shape_errors("realtime/server", event)
+            problems = schema_store.shape_errors(self.family, event)
             assert not problems, (event["type"], problems)
         self.sent += out
         return out

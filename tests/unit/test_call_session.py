@@ -14,33 +14,20 @@ from mockserver.protocol.clock import FakeClock
 from mockserver.protocol.ids import IdSource
 from mockserver.protocol.realtime import RealtimeSession
 from mockserver.protocol.translation import TranslationSession
-from tests.unit.sessions import errors_of, types
+from tests.unit.sessions import Driver, errors_of, types
 
 SILENCE_1S = bytes(48_000)
 
 
-class Call:
+class Call(Driver):
     def __init__(self, *, translation: bool = False) -> None:
-        self.clock = FakeClock()
+        clock = FakeClock()
         ids, schemas = IdSource(11), schema_store.schemas()
-        self.session: Any = (
-            TranslationSession(model="gpt-realtime-translate", ids=ids, clock=self.clock, schemas=schemas,
+        session: Any = (
+            TranslationSession(model="gpt-realtime-translate", ids=ids, clock=clock, schemas=schemas,
                                on_call=True) if translation else
-            RealtimeSession(model="gpt-realtime", ids=ids, clock=self.clock, schemas=schemas, on_call=True))
-        self.family = self.session.SERVER_EVENTS
-        self.sent: list[dict[str, Any]] = []
-        self.pump()
-
-    def send(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        self.session.receive_frame(json.dumps(event))
-        return self.pump()
-
-    def pump(self) -> list[dict[str, Any]]:
-        out = self.session.poll(100_000)
-        for event in out:
-            assert schema_store.shape_errors(self.family, event) == [], event
-        self.sent += out
-        return out
+            RealtimeSession(model="gpt-realtime", ids=ids, clock=clock, schemas=schemas, on_call=True))
+        super().__init__(session=session, clock=clock, family=session.SERVER_EVENTS)
 
     def until_quiet(self) -> list[dict[str, Any]]:
         """Move the clock to each due time until nothing more is due."""

@@ -8,34 +8,21 @@ from typing import Any
 
 import pytest
 
-from mockserver import schema_store
 from mockserver.protocol.clock import FakeClock
 from mockserver.protocol.responder import Responder
 from mockserver.scenarios import ScenarioResponder, parse_scenario
-from tests.unit.sessions import errors_of, realtime_session, types
+from tests.unit.sessions import Driver, errors_of, realtime_session, types
 
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather for a city",
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
 
 
-class Model:
+class Model(Driver):
     """A session of one model, driven without sockets; every server event is checked against schemas/."""
 
     def __init__(self, model: str, responder: Responder | None = None) -> None:
-        self.session = realtime_session(7, FakeClock(), model=model, responder=responder)
-        self.sent: list[dict[str, Any]] = []
-        self.pump()
-
-    def send(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        self.session.receive_frame(json.dumps(event))
-        return self.pump()
-
-    def pump(self) -> list[dict[str, Any]]:
-        out = self.session.poll(100_000)
-        for event in out:
-            assert schema_store.shape_errors("realtime/server", event) == [], event
-        self.sent += out
-        return out
+        clock = FakeClock()
+        super().__init__(session=realtime_session(7, clock, model=model, responder=responder), clock=clock)
 
     def turn(self, text: str, **response: Any) -> list[dict[str, Any]]:
         self.send({"type": "conversation.item.create", "item": {

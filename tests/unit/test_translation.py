@@ -17,30 +17,18 @@ from mockserver.protocol.ids import IdSource
 from mockserver.protocol.responses import Pacing
 from mockserver.protocol.session import Limits
 from mockserver.protocol.translation import ENGINE_FRAME, LATENCY, OUTPUT_FRAME, TranslationSession
-from tests.unit.sessions import errors_of, types
+from tests.unit.sessions import Driver, errors_of, types
 
 
-class Translator:
+class Translator(Driver):
     """A translation session plus everything it sent, each event checked against schemas/translation."""
 
     def __init__(self, *, realtime: bool = False, **options: Any) -> None:
-        self.clock = FakeClock()
-        self.session = TranslationSession(
-            model=options.pop("model", "gpt-realtime-translate"), ids=IdSource(5), clock=self.clock,
+        clock = FakeClock()
+        session = TranslationSession(
+            model=options.pop("model", "gpt-realtime-translate"), ids=IdSource(5), clock=clock,
             schemas=schema_store.schemas(), limits=Limits(pacing=Pacing(realtime_audio=realtime)), **options)
-        self.sent: list[dict[str, Any]] = []
-        self.pump()
-
-    def send(self, event: dict[str, Any] | str | bytes) -> list[dict[str, Any]]:
-        self.session.receive_frame(event if isinstance(event, (str, bytes)) else json.dumps(event))
-        return self.pump()
-
-    def pump(self) -> list[dict[str, Any]]:
-        out = self.session.poll(100_000)
-        for event in out:
-            assert schema_store.shape_errors("translation/server", event) == [], event
-        self.sent += out
-        return out
+        super().__init__(session=session, clock=clock, family="translation/server")
 
     def append(self, pcm: bytes, chunk: int = 4_800) -> list[dict[str, Any]]:
         """Append audio in `chunk`-byte pieces (100 ms by default), as a microphone would."""
